@@ -1,0 +1,55 @@
+"""Per-trajectory counters that feed the quality grade and the triage score."""
+
+from __future__ import annotations
+
+import msgspec
+
+from detectors.base import EventView
+from detectors.model import ToolResult
+from detectors.tools import result_is_error
+
+
+class Features(msgspec.Struct, kw_only=True):
+    events: int = 0
+    user_turns: int = 0
+    assistant_turns: int = 0
+    tool_calls: int = 0
+    tool_results: int = 0
+    tool_errors: int = 0
+    user_chars: int = 0
+    assistant_chars: int = 0
+    distinct_tools: list[str] = []  # bounded: at most MAX_TOOLS names
+    feedback_score: float | None = None
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+
+MAX_TOOLS = 32
+
+
+def update_features(features: Features, view: EventView) -> None:
+    features.events += 1
+    ts = view.ts
+    if ts is not None:
+        if features.first_ts is None or ts < features.first_ts:
+            features.first_ts = ts
+        if features.last_ts is None or ts > features.last_ts:
+            features.last_ts = ts
+    kind = view.kind
+    if kind == "user":
+        features.user_turns += 1
+        features.user_chars += len(view.event.text)  # type: ignore[union-attr]
+    elif kind == "assistant":
+        features.assistant_turns += 1
+        features.assistant_chars += len(view.event.text)  # type: ignore[union-attr]
+    elif kind == "tool_call":
+        features.tool_calls += 1
+        tool = view.tool
+        if tool and tool not in features.distinct_tools and len(features.distinct_tools) < MAX_TOOLS:
+            features.distinct_tools.append(tool)
+    elif kind == "tool_result":
+        features.tool_results += 1
+        assert isinstance(view.event, ToolResult)
+        features.tool_errors += result_is_error(view.event)
+    elif kind == "feedback":
+        features.feedback_score = view.event.score  # type: ignore[union-attr]

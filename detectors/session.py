@@ -1,0 +1,209 @@
+"""Incremental per-trajectory state: ``feed(event) -> new signals``; batch analysis is its fold.
+
+Ordering rules (the same live, in replay and offline):
+- events are applied in ``seq`` order; a duplicate (``seq`` already applied) is dropped;
+- an event ahead of the next expected ``seq`` waits in a bounded reorder buffer; when the buffer
+  is full the gap is given up on and the lowest buffered event is applied (counted in ``gaps``);
+- record content depends only on the set of events, never on wall-clock time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from detectors.base import CallRef, CloseView, Detector, EventView
+from detectors.features import Features, update_features
+from detectors.model import Event, Signal, ToolCall, ToolResult, TrajectoryReport
+from detectors.quality import assess
+from detectors.registry import DEFAULT_DETECTORS
+from detectors.tools import args_key
+
+MAX_OPEN_CALLS = 64  # open tool calls remembered for attribution by call_id
+MAX_REORDER = 256  # events held while waiting for a missing seq
+MAX_SIGNALS = 500  # signal instances kept in the record (counts stay exact beyond it)
+
+
+class SessionState(msgspec.Struct, kw_only=True):
+    trajectory_id: str
+    next_seq: int = 0
+    closed: bool = False
+    gaps: int = 0
+    duplicates: int = 0
+    meta: dict[str, str] = {}
+    features: Features = msgspec.field(default_factory=Features)
+    open_calls: dict[str, CallRef] = {}
+    last_call: CallRef | None = None
+    pending: list[Event] = []
+    signals: list[Signal] = []
+    counts: dict[str, int] = {}
+    detectors: list[Any] = []  # one state struct per detector, in registry order
+
+
+class Engine:
+    """A detector set plus its state codec: build once, share across sessions."""
+
+    def __init__(self, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> None:
+        self.detectors = tuple(detectors)
+        self.by_kind: dict[str, list[int]] = {}
+        for position, detector in enumerate(self.detectors):
+            for kind in detector.kinds:
+                self.by_kind.setdefault(kind, []).append(position)
+        state_types = tuple(d.state_type for d in self.detectors)
+        self._decoder = msgspec.msgpack.Decoder(SessionState)
+        self._state_decoders = [msgspec.msgpack.Decoder(t) for t in state_types]
+        self._encoder = msgspec.msgpack.Encoder()
+
+    def new_state(self, trajectory_id: str) -> SessionState:
+        return SessionState(trajectory_id=trajectory_id, detectors=[d.state_type() for d in self.detectors])
+
+    def encode_state(self, state: SessionState) -> bytes:
+        return self._encoder.encode(state)
+
+    def decode_state(self, data: bytes) -> SessionState:
+        state = self._decoder.decode(data)
+        state.detectors = [
+            dec.decode(self._encoder.encode(raw)) for dec, raw in zip(self._state_decoders, state.detectors, strict=True)
+        ]
+        return state
+
+
+DEFAULT_ENGINE = Engine()
+
+
+class Session:
+    """One trajectory's incremental analysis."""
+
+    def __init__(self, trajectory_id: str, *, engine: Engine = DEFAULT_ENGINE, state: SessionState | None = None):
+        self.engine = engine
+        self.state = state if state is not None else engine.new_state(trajectory_id)
+
+    # -- input ---------------------------------------------------------------------------
+    def feed(self, event: Event) -> list[Signal]:
+        """Apply one event (in any order); return the signals it (and any freed events) produced."""
+        state = self.state
+        if event.seq < state.next_seq or any(p.seq == event.seq for p in state.pending):
+            state.duplicates += 1
+            return []
+        if event.seq > state.next_seq:
+            state.pending = sorted([*state.pending, event], key=_seq)
+            if len(state.pending) <= MAX_REORDER:
+                return []
+            state.gaps += 1
+            state.next_seq = state.pending[0].seq
+        out = self._apply(event) if event.seq == state.next_seq else []
+        while state.pending and state.pending[0].seq == state.next_seq:
+            out += self._apply(state.pending.pop(0))
+        return out
+
+    def close(self) -> list[Signal]:
+        """Mark the trajectory final; detectors may emit end-of-session signals."""
+        state = self.state
+        if state.closed:
+            return []
+        while state.pending:  # missing events will not come: apply what we have
+            state.gaps += 1
+            state.next_seq = state.pending[0].seq
+            self._apply(state.pending.pop(0))
+        state.closed = True
+        features = state.features
+        close = CloseView(last_index=state.next_seq - 1, last_ts=features.last_ts, user_turns=features.user_turns)
+        out: list[Signal] = []
+        for detector, det_state in zip(self.engine.detectors, state.detectors, strict=True):
+            out += detector.on_close(det_state, close)
+        self._record(out)
+        return out
+
+    # -- output --------------------------------------------------------------------------
+    def report(self, *, pipeline_version: str = "") -> TrajectoryReport:
+        state = self.state
+        features = state.features
+        verdict = assess(state.counts, features)
+        return TrajectoryReport(
+            id=state.trajectory_id,
+            quality=verdict.quality,
+            quality_score=verdict.quality_score,
+            triage_score=verdict.triage_score,
+            signals=list(state.signals),
+            counts=dict(state.counts),
+            pipeline_version=pipeline_version,
+            final=state.closed,
+            events=features.events,
+            user_turns=features.user_turns,
+            assistant_turns=features.assistant_turns,
+            tool_calls=features.tool_calls,
+            tool_errors=features.tool_errors,
+            first_ts=features.first_ts,
+            last_ts=features.last_ts,
+            features=verdict.features,
+            reasons=verdict.reasons,
+            **state.meta,
+        )
+
+    # -- internals -----------------------------------------------------------------------
+    def _apply(self, event: Event) -> list[Signal]:
+        state = self.state
+        state.next_seq = event.seq + 1
+        if not state.meta:
+            state.meta = _meta(event)
+        view = EventView(event, self._attribute(event))
+        update_features(state.features, view)
+        out: list[Signal] = []
+        detectors, det_states = self.engine.detectors, state.detectors
+        for position in self.engine.by_kind.get(view.kind, ()):
+            out += detectors[position].on_event(det_states[position], view)
+        self._record(out)
+        return out
+
+    def _attribute(self, event: Event) -> CallRef | None:
+        state = self.state
+        if isinstance(event, ToolCall):
+            ref = CallRef(event.tool, event.seq, args_key(event.arguments))
+            state.last_call = ref
+            if event.call_id:
+                calls = state.open_calls
+                if len(calls) >= MAX_OPEN_CALLS:
+                    del calls[next(iter(calls))]
+                calls[event.call_id] = ref
+            return ref
+        if isinstance(event, ToolResult):
+            ref = state.open_calls.pop(event.call_id, None) if event.call_id else None
+            if ref is None and not event.tool:
+                ref = state.last_call
+            elif ref is None:
+                ref = CallRef(event.tool, -1, "")
+            return ref
+        return None
+
+    def _record(self, signals: list[Signal]) -> None:
+        if not signals:
+            return
+        state = self.state
+        room = MAX_SIGNALS - len(state.signals)
+        if room > 0:
+            state.signals += signals[:room]
+        counts = state.counts
+        for signal in signals:
+            counts[signal.type] = counts.get(signal.type, 0) + 1
+
+
+def _seq(event: Event) -> int:
+    return event.seq
+
+
+def _meta(event: Event) -> dict[str, str]:
+    fields = ("agent_id", "app_id", "tenant_id", "model")
+    return {name: getattr(event, name) for name in fields if getattr(event, name)}
+
+
+def analyze(trajectory_id: str, events: Iterable[Event], *, engine: Engine = DEFAULT_ENGINE,
+            pipeline_version: str = "", close: bool = True) -> TrajectoryReport:
+    """Batch analysis: exactly the fold of ``feed`` over the events, then ``close``."""
+    session = Session(trajectory_id, engine=engine)
+    for event in events:
+        session.feed(event)
+    if close:
+        session.close()
+    return session.report(pipeline_version=pipeline_version)

@@ -1,0 +1,38 @@
+"""`signals` command line: one module per subcommand under streams/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from streams.errors import CliError
+
+COMMANDS = (
+    "streams.commands.analyze",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signals", description="Triage LLM agent trajectories with signals.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS:
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as error:
+        print(f"signals {args.command}: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
