@@ -1,0 +1,54 @@
+"""Test helpers: build events and trajectories tersely.
+
+    conv("t1", U("hi"), A("hello"), C("search", {"q": "x"}, call_id="c1"), R("ok", call_id="c1"), End())
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.model import (
+    AssistantMessage,
+    Event,
+    Feedback,
+    SessionEnd,
+    ToolCall,
+    ToolResult,
+    UserMessage,
+)
+
+
+def U(text: str, **kw: Any) -> dict[str, Any]:
+    return {"cls": UserMessage, "text": text, **kw}
+
+
+def A(text: str, **kw: Any) -> dict[str, Any]:
+    return {"cls": AssistantMessage, "text": text, **kw}
+
+
+def C(tool: str, arguments: Any = None, **kw: Any) -> dict[str, Any]:
+    return {"cls": ToolCall, "tool": tool, "arguments": arguments, **kw}
+
+
+def R(result: str, **kw: Any) -> dict[str, Any]:
+    return {"cls": ToolResult, "result": result, **kw}
+
+
+def End(**kw: Any) -> dict[str, Any]:
+    return {"cls": SessionEnd, **kw}
+
+
+def Fb(score: float, **kw: Any) -> dict[str, Any]:
+    return {"cls": Feedback, "score": score, **kw}
+
+
+def conv(trajectory_id: str, *specs: dict[str, Any], start_ts: float | None = None, step: float = 1.0) -> list[Event]:
+    """Events with seq 0..n-1; with ``start_ts`` each gets ts = start_ts + i*step unless given."""
+    events: list[Event] = []
+    for seq, spec in enumerate(specs):
+        fields = dict(spec)
+        cls = fields.pop("cls")
+        if start_ts is not None:
+            fields.setdefault("ts", start_ts + seq * step)
+        events.append(cls(trajectory_id=trajectory_id, seq=seq, **fields))
+    return events
