@@ -35,6 +35,7 @@ if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then JAVA="$JAVA_HOME/
 
 mkdir -p "$KAFKA_DATA_DIR"
 KAFKA_DATA_DIR="$(cd "$KAFKA_DATA_DIR" && pwd)"
+[[ -e "$KAFKA_DATA_DIR/.gitignore" ]] || echo '*' >"$KAFKA_DATA_DIR/.gitignore"  # keep it out of git
 LIBS="$KAFKA_CACHE_DIR/libs"
 LOG_DIR="$KAFKA_DATA_DIR/logs"
 LOG_FILE="$LOG_DIR/server.log"

@@ -63,7 +63,7 @@ if (( CLEAN )); then
   case "$KAFKA_DATA_DIR" in
     /|"$HOME"|"$REPO_ROOT") die "refusing to delete $KAFKA_DATA_DIR" ;;
   esac
-  if [[ -f "$KAFKA_DATA_DIR/server.properties" || -z "$(ls -A "$KAFKA_DATA_DIR" | grep -v '^\.lock$' || true)" ]]; then
+  if [[ -f "$KAFKA_DATA_DIR/server.properties" || -z "$(ls -A "$KAFKA_DATA_DIR" | grep -vE '^\.(lock|gitignore)$' || true)" ]]; then
     rm -rf "$KAFKA_DATA_DIR"
     say "removed $KAFKA_DATA_DIR"
   else
