@@ -1,0 +1,110 @@
+"""Streaming == batch: the session's fold is order-, duplicate- and restart-insensitive."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.base import EventView
+from detectors.model import Event, SessionEnd, Signal
+from detectors.session import DEFAULT_ENGINE, Engine, Session, analyze
+from tests.builders import A, C, R, U, conv
+
+USER_TEXTS = [
+    "Book a flight to Rome tomorrow", "No, I meant the red sneakers", "Thank you so much!",
+    "This is not great", "I NEED TO TALK TO A HUMAN RIGHT NOW!!", "forget it, i give up",
+    "What does that mean?", "That works for me", "Book a flight to Rome tomorrow please",
+    "why??", "Please reset the router in the office", "", "it worked, thanks",
+]
+ASSISTANT_TEXTS = ["Sure.", "I apologize, I cannot do that.", "Here are the options.", "Sure."]
+TOOLS = ["search", "book", "lookup"]
+RESULTS = ["ok", "Error: user not found", '{"timeout": 30}', "HTTP 429 too many requests",
+           "read timed out", "permission denied", '{"error": "invalid date"}']
+
+
+@st.composite
+def trajectories(draw: st.DrawFn) -> list[Event]:
+    specs = []
+    for i in range(draw(st.integers(0, 40))):
+        kind = draw(st.sampled_from("uactr"))
+        if kind == "u":
+            specs.append(U(draw(st.sampled_from(USER_TEXTS))))
+        elif kind == "a":
+            specs.append(A(draw(st.sampled_from(ASSISTANT_TEXTS))))
+        elif kind in "ct":
+            args = {"q": draw(st.sampled_from(["x", "y"])), "n": draw(st.integers(0, 1))}
+            specs.append(C(draw(st.sampled_from(TOOLS)), args, call_id=f"c{i}"))
+            specs.append(R(draw(st.sampled_from(RESULTS)), call_id=f"c{i}"))
+        else:
+            specs.append(R(draw(st.sampled_from(RESULTS))))
+    start = draw(st.one_of(st.none(), st.just(1_700_000_000.0)))
+    step = draw(st.sampled_from([0.5, 5.0, 120.0]))
+    return conv("t", *specs, start_ts=start, step=step)
+
+
+def report_bytes(session: Session) -> bytes:
+    return msgspec.json.encode(session.report())
+
+
+@settings(max_examples=150, deadline=None)
+@given(trajectories())
+def test_incremental_signals_equal_batch_report(events: list[Event]) -> None:
+    session = Session("t")
+    emitted = []
+    for event in events:
+        emitted += session.feed(event)
+    emitted += session.close()
+    batch = analyze("t", events)
+    assert msgspec.json.encode(session.report()) == msgspec.json.encode(batch)
+    assert emitted == batch.signals
+
+
+@settings(max_examples=100, deadline=None)
+@given(trajectories(), st.randoms(use_true_random=False))
+def test_order_duplicates_and_restarts_do_not_change_the_record(events: list[Event], rng: random.Random) -> None:
+    delivered = events + rng.sample(events, k=len(events) // 3)  # at-least-once: some redelivered
+    rng.shuffle(delivered)
+    session = Session("t")
+    for event in delivered:  # state round-trips through bytes between events, as in the worker
+        state = DEFAULT_ENGINE.decode_state(DEFAULT_ENGINE.encode_state(session.state))
+        session = Session("t", state=state)
+        session.feed(event)
+    session.close()
+    assert msgspec.json.encode(session.report()) == msgspec.json.encode(analyze("t", events))
+
+
+def test_session_end_closes_and_marks_final() -> None:
+    events = conv("t", U("hi"), A("hello"))
+    session = Session("t")
+    for event in events:
+        session.feed(event)
+    assert session.report().final is False
+    session.feed(SessionEnd(trajectory_id="t", seq=2))
+    session.close()
+    report = session.report()
+    assert report.final is True and report.events == 3
+
+
+class ToolEcho:
+    """A minimal detector: one signal per tool result naming the tool the session attributed it to."""
+
+    name = "echo"
+    kinds = frozenset({"tool_result"})
+    state_type = msgspec.Struct
+
+    def on_event(self, state: object, view: EventView) -> list[Signal]:
+        return [Signal(type="execution.failure.invalid_args", index=view.index, tool=view.tool)]
+
+    def on_close(self, state: object, close: object) -> list[Signal]:
+        return []
+
+
+def test_results_are_attributed_by_call_id_not_to_the_last_call() -> None:
+    events = conv("t", C("book_hotel", {"city": "Rome"}, call_id="a"), C("get_weather", {"city": "Rome"}, call_id="b"),
+                  R("Error: missing required parameter 'dates'", call_id="a"), R("22C", call_id="b"),
+                  R("orphan result without id"))
+    report = analyze("t", events, engine=Engine([ToolEcho()]))
+    assert [(s.index, s.tool) for s in report.signals] == [(2, "book_hotel"), (3, "get_weather"), (4, "get_weather")]
