@@ -9,7 +9,7 @@ Ordering rules (the same live, in replay and offline):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -39,7 +39,7 @@ class SessionState(msgspec.Struct, kw_only=True):
     pending: list[Event] = []
     signals: list[Signal] = []
     counts: dict[str, int] = {}
-    detectors: list[Any] = []  # one state struct per detector, in registry order
+    detectors: Sequence[Any] = ()  # one state struct per detector, in registry order
 
 
 class Engine:
@@ -51,22 +51,23 @@ class Engine:
         for position, detector in enumerate(self.detectors):
             for kind in detector.kinds:
                 self.by_kind.setdefault(kind, []).append(position)
-        state_types = tuple(d.state_type for d in self.detectors)
-        self._decoder = msgspec.msgpack.Decoder(SessionState)
-        self._state_decoders = [msgspec.msgpack.Decoder(t) for t in state_types]
+        # Decode detector states straight into their types: a subclass whose `detectors` field
+        # is the tuple of this engine's state types.
+        typed = msgspec.defstruct(
+            "TypedSessionState", [("detectors", tuple.__class_getitem__(tuple(d.state_type for d in self.detectors)), ())],
+            bases=(SessionState,), kw_only=True)
+        self._decoder = msgspec.msgpack.Decoder(typed)
         self._encoder = msgspec.msgpack.Encoder()
 
     def new_state(self, trajectory_id: str) -> SessionState:
-        return SessionState(trajectory_id=trajectory_id, detectors=[d.state_type() for d in self.detectors])
+        return SessionState(trajectory_id=trajectory_id, detectors=tuple(d.state_type() for d in self.detectors))
 
     def encode_state(self, state: SessionState) -> bytes:
         return self._encoder.encode(state)
 
     def decode_state(self, data: bytes) -> SessionState:
         state = self._decoder.decode(data)
-        state.detectors = [
-            dec.decode(self._encoder.encode(raw)) for dec, raw in zip(self._state_decoders, state.detectors, strict=True)
-        ]
+        assert isinstance(state, SessionState)
         return state
 
 
@@ -169,12 +170,10 @@ class Session:
                 calls[event.call_id] = ref
             return ref
         if isinstance(event, ToolResult):
-            ref = state.open_calls.pop(event.call_id, None) if event.call_id else None
-            if ref is None and not event.tool:
-                ref = state.last_call
-            elif ref is None:
-                ref = CallRef(event.tool, -1, "")
-            return ref
+            answered = state.open_calls.pop(event.call_id, None) if event.call_id else None
+            if answered is not None:
+                return answered
+            return CallRef(event.tool, -1, "") if event.tool else state.last_call
         return None
 
     def _record(self, signals: list[Signal]) -> None:
