@@ -6,6 +6,7 @@ import msgspec
 
 from detectors.base import EventView
 from detectors.model import ToolResult
+from detectors.toolnames import is_handoff, is_mutating
 from detectors.tools import result_is_error
 
 
@@ -16,6 +17,9 @@ class Features(msgspec.Struct, kw_only=True):
     tool_calls: int = 0
     tool_results: int = 0
     tool_errors: int = 0
+    state_changes: int = 0  # successful results of state-changing tools (book, cancel, pay, ...)
+    failed_state_changes: int = 0
+    handoffs: int = 0  # calls that hand the conversation to a human
     user_chars: int = 0
     assistant_chars: int = 0
     distinct_tools: list[str] = []  # bounded: at most MAX_TOOLS names
@@ -47,9 +51,17 @@ def update_features(features: Features, view: EventView) -> None:
         tool = view.tool
         if tool and tool not in features.distinct_tools and len(features.distinct_tools) < MAX_TOOLS:
             features.distinct_tools.append(tool)
+        features.handoffs += is_handoff(tool)
     elif kind == "tool_result":
-        features.tool_results += 1
         assert isinstance(view.event, ToolResult)
-        features.tool_errors += result_is_error(view.event)
+        _count_result(features, result_is_error(view.event), is_mutating(view.tool))
     elif kind == "feedback":
         features.feedback_score = view.event.score  # type: ignore[union-attr]
+
+
+def _count_result(features: Features, failed: bool, mutating: bool) -> None:
+    features.tool_results += 1
+    features.tool_errors += failed
+    if mutating:
+        features.state_changes += not failed
+        features.failed_state_changes += failed

@@ -1,6 +1,9 @@
-"""Quality grade, 0-100 quality score and 0-1 triage score from signal counts and features.
+"""Quality grade and 0-100 quality score from signal counts (the user's experience).
 
-Initial weights; tuned in a later step against labelled data (see `signals evaluate`).
+Unlike the reference analyzer there is no "critical path": one fuzzy quit or escalation hit does
+not force a 0 whatever else happened; every category moves the score with diminishing returns,
+satisfaction can lift a clean conversation to "excellent", and weights are configuration.
+The triage score (how worth a reviewer's time) lives in detectors/triage.py.
 """
 
 from __future__ import annotations
@@ -10,30 +13,30 @@ from typing import Final
 
 import msgspec
 
-from detectors.features import Features
 from detectors.model import Quality, category_of
 
 
-class Verdict(msgspec.Struct, frozen=True):
-    quality: Quality
-    quality_score: float
-    triage_score: float
-    features: dict[str, float]
-    reasons: list[str]
+class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
+    base: float = 55.0  # no evidence either way: neutral
+    satisfaction_max: float = 30.0  # approached as satisfaction instances accumulate
+    satisfaction_rate: float = 0.7
+    # Cost of the first instance of a type or category; n instances cost weight * sqrt(n).
+    type_weights: dict[str, float] = msgspec.field(default_factory=lambda: {
+        "interaction.disengagement.quit": 30.0,
+        "interaction.disengagement.escalation": 25.0,
+        "interaction.disengagement.negative_stance": 10.0,
+    })
+    category_weights: dict[str, float] = msgspec.field(default_factory=lambda: {
+        "interaction.misalignment": 8.0,
+        "interaction.stagnation": 6.0,
+        "execution.failure": 8.0,
+        "execution.loops": 8.0,
+        "environment.exhaustion": 5.0,
+    })
+    grades: tuple[tuple[float, Quality], ...] = ((75, "excellent"), (60, "good"), (40, "neutral"), (25, "poor"))
 
 
-# Points per category: first instance costs the full weight, later ones less (sqrt growth).
-CATEGORY_POINTS: Final[dict[str, float]] = {
-    "interaction.misalignment": -10.0,
-    "interaction.stagnation": -8.0,
-    "interaction.disengagement": -18.0,
-    "interaction.satisfaction": 14.0,
-    "execution.failure": -9.0,
-    "execution.loops": -7.0,
-    "environment.exhaustion": -5.0,
-}
-GRADES: Final[tuple[tuple[float, Quality], ...]] = ((75, "excellent"), (60, "good"), (40, "neutral"), (25, "poor"))
-BASE_SCORE: Final = 60.0
+DEFAULT_QUALITY: Final = QualityConfig()
 
 
 def category_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -44,23 +47,26 @@ def category_counts(counts: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def grade(score: float) -> Quality:
-    for floor, name in GRADES:
+def grade(score: float, config: QualityConfig = DEFAULT_QUALITY) -> Quality:
+    for floor, name in config.grades:
         if score >= floor:
             return name
     return "severe"
 
 
-def assess(counts: dict[str, int], features: Features) -> Verdict:
-    by_category = category_counts(counts)
-    score = BASE_SCORE
-    reasons: list[str] = []
-    for category, n in sorted(by_category.items()):
-        points = CATEGORY_POINTS.get(category, 0.0) * math.sqrt(n)
-        score += points
-        reasons.append(f"{category} x{n}")
-    score = max(0.0, min(100.0, score))
-    problems = sum(n for c, n in by_category.items() if c != "interaction.satisfaction")
-    triage = 1.0 - math.exp(-0.5 * problems)
-    flat = {"events": float(features.events), "tool_errors": float(features.tool_errors)}
-    return Verdict(grade(score), round(score, 2), round(triage, 4), flat, reasons)
+def penalties(counts: dict[str, int], config: QualityConfig = DEFAULT_QUALITY) -> dict[str, float]:
+    """Points lost per type or category (types with their own weight are not counted twice)."""
+    lost: dict[str, float] = {}
+    for signal_type, n in counts.items():
+        key = signal_type if signal_type in config.type_weights else category_of(signal_type)
+        weight = config.type_weights.get(key) or config.category_weights.get(key, 0.0)
+        if weight and n:
+            lost[key] = lost.get(key, 0.0) + weight * math.sqrt(n)
+    return lost
+
+
+def quality_score(counts: dict[str, int], config: QualityConfig = DEFAULT_QUALITY) -> float:
+    satisfied = category_counts(counts).get("interaction.satisfaction", 0)
+    gained = config.satisfaction_max * (1.0 - math.exp(-config.satisfaction_rate * satisfied))
+    score = config.base + gained - sum(penalties(counts, config).values())
+    return round(max(0.0, min(100.0, score)), 2)

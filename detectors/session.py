@@ -17,7 +17,7 @@ import msgspec
 from detectors.base import CallRef, CloseView, Detector, EventView
 from detectors.features import Features, update_features
 from detectors.model import Event, Signal, ToolCall, ToolResult, TrajectoryReport
-from detectors.quality import assess
+from detectors.verdict import assess
 from detectors.registry import DEFAULT_DETECTORS
 from detectors.tools import args_key
 
