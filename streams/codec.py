@@ -1,0 +1,118 @@
+"""Kafka message bytes <-> events and output records. Pure: no Faust, no I/O.
+
+An input message value is one event JSON object, or a JSON array of events of ONE trajectory
+(a batched envelope). ``decode`` returns the events, or a ``Rejected`` naming why the message
+belongs in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from detectors.model import Event, Signal, TrajectoryReport
+
+try:  # the `signals analyze` output row, when that module exists
+    from streams.output import report_row as _report_row
+except ImportError:  # pragma: no cover - depends on another engineer's module
+    _report_row = None
+
+# Rejection reasons (the `x-error-reason` header and the rejected_total{reason} label).
+EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY = (
+    "empty", "encoding", "json", "schema", "oversize", "mixed_trajectories", "key_mismatch")
+REASONS = (EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY)
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    reason: str
+    detail: str = ""
+
+
+Decoded = list[Event] | Rejected
+
+_event_decoder = msgspec.json.Decoder(list[Event] | Event)
+_encoder = msgspec.json.Encoder()
+
+
+def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: int = 1 << 20) -> Decoded:
+    """Message value (and optional key) -> the events it carries, or why it is rejected."""
+    if not value:
+        return Rejected(EMPTY, "message value is empty")
+    if len(value) > max_bytes:
+        return Rejected(OVERSIZE, f"{len(value)} bytes > limit {max_bytes}")
+    if not value.isascii() and (problem := _utf8_problem(value)):
+        return Rejected(ENCODING, problem)
+    try:
+        decoded = _event_decoder.decode(value)
+    except msgspec.ValidationError as error:
+        return Rejected(SCHEMA, str(error))
+    except msgspec.DecodeError as error:
+        return Rejected(JSON, str(error))
+    events = decoded if isinstance(decoded, list) else [decoded]
+    return _check_ids(events, key)
+
+
+def _utf8_problem(value: bytes) -> str:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not UTF-8: {error.reason} at byte {error.start}"
+    return ""
+
+
+def _check_ids(events: list[Event], key: bytes | str | None) -> Decoded:
+    if not events:
+        return Rejected(SCHEMA, "empty event array")
+    first = events[0].trajectory_id
+    if any(e.trajectory_id != first for e in events):
+        ids = sorted({e.trajectory_id for e in events})[:3]
+        return Rejected(MIXED, f"one envelope must carry one trajectory, got {ids}")
+    if key is not None:
+        text_key = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        if text_key != first:
+            return Rejected(KEY, f"message key {text_key!r} != trajectory_id {first!r}")
+    return events
+
+
+# ---------------------------------------------------------------------------- output records
+
+
+class SignalRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One line on the signals topic: the signal plus where it came from."""
+
+    trajectory_id: str
+    pipeline_version: str
+    type: str
+    index: int
+    confidence: float = 1.0
+    snippet: str = ""
+    tool: str = ""
+    metadata: dict[str, Any] = {}
+    agent_id: str = ""
+
+
+def encode_signal(trajectory_id: str, signal: Signal, *, pipeline_version: str, agent_id: str = "") -> bytes:
+    record = SignalRecord(
+        trajectory_id=trajectory_id, pipeline_version=pipeline_version, type=signal.type,
+        index=signal.index, confidence=signal.confidence, snippet=signal.snippet, tool=signal.tool,
+        metadata=signal.metadata, agent_id=agent_id)
+    return _encoder.encode(record)
+
+
+STREAM_FIELDS = ("pipeline_version", "final", "agent_id", "app_id", "tenant_id", "model", "first_ts", "last_ts")
+
+
+def encode_report(report: TrajectoryReport) -> bytes:
+    """The trajectory record as `signals analyze` prints it, plus the streaming fields
+    (``pipeline_version``, ``final``, agent/app/tenant/model, first/last event ts)."""
+    if _report_row is None:
+        return _encoder.encode(report)
+    record = msgspec.to_builtins(_report_row(report))
+    record.update((name, getattr(report, name)) for name in STREAM_FIELDS)
+    return _encoder.encode(record)
+
+
+def encode_events(events: list[Event]) -> bytes:
+    """Events of one trajectory -> one message value (a single object when there is one event)."""
+    return _encoder.encode(events[0] if len(events) == 1 else events)

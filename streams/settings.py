@@ -1,0 +1,105 @@
+"""Worker settings: the ONLY module that reads environment variables.
+
+``Settings.from_env(overrides)`` reads ``SIGNALS_*`` variables (defaults below), then applies
+``overrides`` (CLI flags; ``None`` means "not given"). Secrets never appear in ``masked()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+import msgspec
+
+from streams.errors import CliError
+
+SECRET_FIELDS = frozenset({"kafka_password"})
+# Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
+ENV_NAMES = {"kafka": "SIGNALS_KAFKA", "clickhouse": "SIGNALS_CLICKHOUSE"}
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("agent-signals")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    kafka: str = "kafka://127.0.0.1:9092"
+    clickhouse: str = "chdb://./data/clickhouse"
+    topic_events: str = "agent-events"
+    topic_signals: str = "agent-signals"
+    topic_trajectories: str = "agent-trajectories"
+    topic_dlq: str = "agent-events-dlq"
+    partitions: int = 4
+    pipeline_version: str = ""
+    inactivity_gap_s: float = 1800.0  # event-time gap that closes a session
+    idle_close_s: float = 60.0  # wall-clock quiet time before a partition is ticked
+    closed_retention_s: float = 3600.0  # closed sessions kept (wall clock) to absorb redeliveries
+    store: str = "rocksdb://"
+    data_dir: str = "./data"
+    web_port: int = 6066
+    metrics_port: int = 9108  # 0 disables /metrics
+    max_event_bytes: int = 1 << 20
+    app_id: str = "agent-signals"
+    batch_max: int = 2000  # messages per take_events batch
+    batch_within_s: float = 0.05
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    kafka_sasl_mechanism: str = ""  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    kafka_username: str = ""
+    kafka_password: str = ""
+    kafka_password_file: str = ""
+    kafka_ca_file: str = ""
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None,
+                 env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw: dict[str, Any] = {}
+        for name in cls.__struct_fields__:
+            value = env.get(ENV_NAMES.get(name, f"SIGNALS_{name.upper()}"))
+            if value not in (None, ""):
+                raw[name] = value
+        raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        raw.setdefault("pipeline_version", package_version())
+        settings = _convert(raw)
+        return settings.with_password_file()
+
+    def with_password_file(self) -> Settings:
+        if self.kafka_password or not self.kafka_password_file:
+            return self
+        try:
+            with open(self.kafka_password_file, encoding="utf-8") as handle:
+                password = handle.read().strip()
+        except OSError as error:
+            raise CliError("a readable SIGNALS_KAFKA_PASSWORD_FILE", str(error),
+                           "point it at a file holding only the password") from None
+        return msgspec.structs.replace(self, kafka_password=password)
+
+    @property
+    def brokers(self) -> list[str]:
+        """``kafka://a:9092,b:9092`` -> ``["a:9092", "b:9092"]`` (for aiokafka)."""
+        hosts = self.kafka.split("://", 1)[-1]
+        return [h.split("://", 1)[-1].strip().rstrip("/") for h in hosts.split(",") if h.strip()]
+
+    def masked(self) -> dict[str, Any]:
+        shown = msgspec.structs.asdict(self)
+        for name in SECRET_FIELDS:
+            if shown[name]:
+                shown[name] = "***"
+        return shown
+
+
+def _convert(raw: dict[str, Any]) -> Settings:
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        raise CliError("valid SIGNALS_* settings", str(error), "fix the variable or flag named") from None
+    if settings.partitions < 1:
+        raise CliError("SIGNALS_PARTITIONS >= 1", str(settings.partitions), "use a positive count")
+    if settings.max_event_bytes < 1:
+        raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
+    return settings
