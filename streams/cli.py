@@ -10,6 +10,7 @@ from streams.errors import CliError
 
 COMMANDS = (
     "streams.commands.analyze",
+    "streams.commands.schema",
     "streams.commands.evaluate",
 )
 

@@ -1,0 +1,54 @@
+"""`signals analyze [--format table|jsonl] [--pipeline-version V] PATH...`: batch triage of files.
+
+Each trajectory of each file (format detected from content; `-` is stdin) is analysed with
+``detectors.session.analyze`` and printed as it is done. ``--format`` defaults to ``table`` when
+standard output is a terminal and ``jsonl`` otherwise (pipes, files), so scripts get JSONL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+
+from detectors.adapters import AdapterError, Trajectory, read_trajectories
+from detectors.session import analyze
+from streams.errors import CliError
+from streams.output import ReportRow, render_table, report_row, write_jsonl
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "analyze", help="analyse trajectory files and print one report per trajectory",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="τ-bench, OpenAI, ShareGPT or events file (JSON, JSONL); `-` for stdin")
+    parser.add_argument("--format", choices=("table", "jsonl"), default=None,
+                        help="output format (default: table on a terminal, jsonl otherwise)")
+    parser.add_argument("--pipeline-version", default="", metavar="V",
+                        help="recorded in every report as pipeline_version")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    output_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    rows = (_analyze(t, args.pipeline_version) for path in args.paths for t in _trajectories(path))
+    if output_format == "jsonl":
+        write_jsonl(rows)
+    else:
+        render_table(list(rows))
+    return 0
+
+
+def _analyze(trajectory: Trajectory, pipeline_version: str) -> ReportRow:
+    report = analyze(trajectory.id, trajectory.events, pipeline_version=pipeline_version)
+    return report_row(report, trajectory.labels)
+
+
+def _trajectories(path: str) -> Iterator[Trajectory]:
+    try:
+        yield from read_trajectories(path)
+    except AdapterError as error:
+        where = f" (at {error.where})" if error.where else ""
+        raise CliError(error.expected, error.got + where, error.fix) from None
