@@ -41,9 +41,13 @@ def stable_hash(text: str, seed: int = 0) -> int:
 Scorer = Callable[[TrajectoryReport], float]
 
 BASELINES: dict[str, Scorer] = {
-    "random (seed 0)": lambda r: stable_hash(r.id) / 2**64,
     "length (events)": lambda r: float(r.events),
     "tool errors": lambda r: float(r.tool_errors),
     "signal count": lambda r: float(sum(r.counts.values())),
     "low quality score": lambda r: -r.quality_score,
 }
+
+
+def random_scorer(seed: int) -> Scorer:
+    """Deterministic random order: a seeded hash of the trajectory id."""
+    return lambda report: stable_hash(report.id, seed) / 2**64

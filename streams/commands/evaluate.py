@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from statistics import mean
 from typing import Any
 
 from detectors.adapters import AdapterError, read_trajectories
-from detectors.evaluation import BASELINES, auc, precision_at_k
+from detectors.evaluation import BASELINES, Scorer, auc, precision_at_k, random_scorer
 from detectors.model import TrajectoryReport
 from detectors.session import analyze
 from streams.errors import CliError
@@ -42,16 +43,25 @@ def load_labelled(paths: list[str]) -> tuple[list[TrajectoryReport], list[bool]]
     return reports, labels
 
 
-def evaluate(reports: list[TrajectoryReport], labels: list[bool], cutoffs: list[int]) -> list[dict[str, Any]]:
+RANDOM_SEEDS = 20
+
+
+def score_row(name: str, scorers: list[Scorer], reports: list[TrajectoryReport], labels: list[bool],
+              cutoffs: list[int]) -> dict[str, Any]:
+    """AUC and precision@k, averaged over the scorers (several only for seeded random)."""
     ids = [r.id for r in reports]
-    scorers = {"triage_score (signals)": lambda r: r.triage_score, **BASELINES}
-    rows = []
-    for name, scorer in scorers.items():
-        scores = [scorer(r) for r in reports]
-        row: dict[str, Any] = {"method": name, "auc": round(auc(scores, labels), 4)}
-        for k in cutoffs:
-            row[f"p@{k}"] = round(precision_at_k(scores, labels, k, ids), 4)
-        rows.append(row)
+    runs = [[scorer(r) for r in reports] for scorer in scorers]
+    row: dict[str, Any] = {"method": name, "auc": round(mean(auc(s, labels) for s in runs), 4)}
+    for k in cutoffs:
+        row[f"p@{k}"] = round(mean(precision_at_k(s, labels, k, ids) for s in runs), 4)
+    return row
+
+
+def evaluate(reports: list[TrajectoryReport], labels: list[bool], cutoffs: list[int]) -> list[dict[str, Any]]:
+    rows = [score_row("triage_score (signals)", [lambda r: r.triage_score], reports, labels, cutoffs)]
+    rows.append(score_row(f"random (mean of {RANDOM_SEEDS} seeds)",
+                          [random_scorer(seed) for seed in range(RANDOM_SEEDS)], reports, labels, cutoffs))
+    rows += [score_row(name, [scorer], reports, labels, cutoffs) for name, scorer in BASELINES.items()]
     return rows
 
 
