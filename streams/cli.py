@@ -12,6 +12,11 @@ COMMANDS = (
     "streams.commands.analyze",
     "streams.commands.schema",
     "streams.commands.evaluate",
+    "streams.commands.migrate",
+    "streams.commands.load",
+    "streams.commands.sample",
+    "streams.commands.export",
+    "streams.commands.stats",
 )
 
 

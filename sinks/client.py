@@ -1,0 +1,45 @@
+"""Lazy, replaceable ClickHouse clients (the only module that imports clickhouse_connect)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import clickhouse_connect
+
+from sinks.config import database_name, resolve_dsn
+
+ClientFactory = Callable[[], Any]
+
+
+def connect(dsn: str | None = None, database: str | None = None) -> Any:
+    """A clickhouse-connect client for the DSN (``chdb://`` embedded or ``http(s)://`` server)."""
+    del database  # queries name the database explicitly, so one client serves any database
+    return clickhouse_connect.get_client(dsn=resolve_dsn(dsn))
+
+
+def factory(dsn: str | None = None, database: str | None = None) -> ClientFactory:
+    resolved, db = resolve_dsn(dsn), database_name(database)
+    return lambda: connect(resolved, db)
+
+
+class ClientHolder:
+    """Creates the client on first use; ``reset()`` drops a broken one so the next use reconnects."""
+
+    def __init__(self, make: ClientFactory) -> None:
+        self._make = make
+        self._client: Any = None
+
+    def get(self) -> Any:
+        if self._client is None:
+            self._client = self._make()
+        return self._client
+
+    def reset(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close; drop it anyway
+                client.close()
+
+    close = reset

@@ -1,0 +1,72 @@
+"""Client side of read queries: go through the worker that holds a chDB path, else open the DSN.
+
+chDB allows one process per data path. A worker holding ``chdb://PATH`` writes
+``PATH/.signals-worker.json`` = {"pid": int, "url": "http://127.0.0.1:PORT"} and answers
+``POST {url}/signals/query`` with body {"op", "params"} -> {"rows": [...]} via sinks.service.execute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Final
+
+from sinks.client import connect
+from sinks.config import chdb_path, resolve_dsn
+from sinks.service import QueryError, execute
+
+WORKER_FILE: Final = ".signals-worker.json"
+TIMEOUT_S: Final = 120.0
+
+
+def worker_url(dsn: str) -> str | None:
+    """The URL of a live worker holding this chDB path, if any."""
+    path = chdb_path(dsn)
+    marker = Path(path) / WORKER_FILE if path else None
+    if marker is None or not marker.is_file():
+        return None
+    try:
+        info = json.loads(marker.read_text())
+        pid, url = int(info["pid"]), str(info["url"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+    return url if pid_alive(pid) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def query(dsn: str | None, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    resolved = resolve_dsn(dsn)
+    url = worker_url(resolved)
+    if url is not None:
+        return post(url, op, params)
+    client = connect(resolved)
+    try:
+        return execute(client, op, params)
+    finally:
+        client.close()
+
+
+def post(url: str, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    body = json.dumps({"op": op, "params": params}).encode()
+    request = urllib.request.Request(url.rstrip("/") + "/signals/query", data=body,
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            return list(json.loads(response.read())["rows"])
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        if error.code == 400:
+            raise QueryError(detail) from error
+        raise ConnectionError(f"worker at {url} answered {error.code}: {detail}") from error

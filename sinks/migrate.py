@@ -1,0 +1,57 @@
+"""Apply sinks/schema/NNN_*.sql in order, once each, recorded in ``schema_migrations``.
+
+Every statement is ``CREATE ... IF NOT EXISTS``, so re-running is harmless even if the record of a
+migration was lost. A TTL (config.ttl_days) is applied with ALTER ... MODIFY TTL when set.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Final
+
+SCHEMA_DIR: Final = Path(__file__).parent / "schema"
+_FILE: Final = re.compile(r"^(\d{3})_(\w+)\.sql$")
+TTL_TABLES: Final = ("trajectories", "trajectory_versions", "signals", "events")
+
+
+def migration_files(directory: Path = SCHEMA_DIR) -> list[tuple[int, str, Path]]:
+    found = ((_FILE.match(p.name), p) for p in directory.iterdir())
+    return sorted((int(m.group(1)), m.group(2), p) for m, p in found if m)
+
+
+def statements(sql: str, database: str) -> list[str]:
+    """Split a schema file on `;` at line ends, drop comments, substitute the database."""
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip().replace("{db}", database) for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
+
+
+def applied_versions(client: Any, database: str) -> set[int]:
+    rows = client.query(f"SELECT version FROM {database}.schema_migrations FINAL").result_rows
+    return {int(row[0]) for row in rows}
+
+
+def migrate(client: Any, database: str, *, ttl_days: int | None = None) -> list[tuple[int, str, bool]]:
+    """Apply pending migrations; return (version, name, applied_now) for every known migration."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations (version UInt32, name String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = applied_versions(client, database)
+    report = []
+    for version, name, path in migration_files():
+        pending = version not in done
+        if pending:
+            for statement in statements(path.read_text(), database):
+                client.command(statement)
+            client.insert("schema_migrations", [[version, name]], column_names=["version", "name"], database=database)
+        report.append((version, name, pending))
+    if ttl_days is not None:
+        apply_ttl(client, database, ttl_days)
+    return report
+
+
+def apply_ttl(client: Any, database: str, days: int) -> None:
+    for table in TTL_TABLES:
+        client.command(f"ALTER TABLE {database}.{table} MODIFY TTL toDateTime(inserted_at) + INTERVAL {int(days)} DAY")

@@ -1,0 +1,98 @@
+"""Read-side queries beyond sampling: full export of sampled trajectories, and stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from sinks.sampling import sample
+from sinks.selection import Selection, where
+from sinks.version import rank_of
+
+_json = msgspec.json.Decoder()
+Row = dict[str, Any]
+
+
+def export(client: Any, selection: Selection, database: str) -> list[Row]:
+    """Sampled trajectories with their record, raw events and signals (of the record's version)."""
+    picked = sample(client, selection, database)
+    ids = [row["id"] for row in picked]
+    if not ids:
+        return []
+    table = "trajectory_versions" if selection.pipeline_version else "trajectories"
+    version_filter = "AND pipeline_version = {pv:String}" if selection.pipeline_version else ""
+    params = {"ids": ids, "pv": selection.pipeline_version}
+    records = dict(client.query(
+        f"SELECT trajectory_id, record FROM {database}.{table} FINAL WHERE trajectory_id IN {{ids:Array(String)}} "
+        f"{version_filter}", parameters=params).result_rows)
+    events, signals = _events(client, database, ids), _signals(client, database, ids)
+    return [_bundle(row, records.get(row["id"]), events, signals) for row in picked]
+
+
+def _events(client: Any, database: str, ids: list[str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    result = client.query(f"SELECT trajectory_id, payload FROM {database}.events FINAL "
+                          "WHERE trajectory_id IN {ids:Array(String)} ORDER BY trajectory_id, seq",
+                          parameters={"ids": ids})
+    for tid, payload in result.result_rows:
+        out.setdefault(tid, []).append(_json.decode(payload))
+    return out
+
+
+def _signals(client: Any, database: str, ids: list[str]) -> dict[tuple[str, str], list[Row]]:
+    out: dict[tuple[str, str], list[Row]] = {}
+    result = client.query(f"SELECT trajectory_id, pipeline_version, signal_type, idx, confidence, snippet, tool, "
+                          f"metadata, toUnixTimestamp64Milli(ts) AS ts_ms FROM {database}.signals FINAL "
+                          "WHERE trajectory_id IN {ids:Array(String)} ORDER BY trajectory_id, idx, signal_type",
+                          parameters={"ids": ids})
+    for v in result.named_results():
+        signal = {"type": v["signal_type"], "index": v["idx"], "confidence": round(float(v["confidence"]), 4),
+                  "snippet": v["snippet"], "tool": v["tool"], "metadata": _json.decode(v["metadata"]),
+                  "ts": v["ts_ms"] / 1000 if v["ts_ms"] else None}
+        out.setdefault((v["trajectory_id"], v["pipeline_version"]), []).append(signal)
+    return out
+
+
+def _bundle(row: Row, record: str | None, events: dict[str, list[Any]], signals: dict[tuple[str, str], list[Row]]) -> Row:
+    key = (row["id"], row["pipeline_version"])
+    return {"id": row["id"], "reason": row["reason"], "record": _json.decode(record) if record else None,
+            "events": events.get(row["id"], []), "signals": signals.get(key, [])}
+
+
+def stats(client: Any, selection: Selection, database: str) -> list[Row]:
+    """Rows {section, key, trajectories, instances}: by quality, signal type, pipeline version, changes."""
+    clause, params = where(Selection(agent=selection.agent, tenant=selection.tenant, since=selection.since,
+                                     until=selection.until, quality=selection.quality, signal=selection.signal))
+    source = f"{database}.trajectories FINAL {clause}"
+    out = [_stat("quality", q, n) for q, n in client.query(
+        f"SELECT quality, count() FROM {source} GROUP BY quality ORDER BY quality", parameters=params).result_rows]
+    out += [_stat("signal_type", t, n, i) for t, n, i in client.query(
+        f"SELECT k, count(), sum(v) FROM (SELECT signal_counts FROM {source}) ARRAY JOIN mapKeys(signal_counts) AS k, mapValues(signal_counts) AS v "
+        "GROUP BY k ORDER BY k", parameters=params).result_rows]
+    versions = client.query(
+        f"SELECT pipeline_version, count(), max(version) AS top FROM {database}.trajectory_versions FINAL {clause} "
+        "GROUP BY pipeline_version", parameters=params).result_rows
+    versions.sort(key=lambda v: (rank_of(v[2]), v[0]))
+    out += [_stat("pipeline_version", pv, n) for pv, n, _ in versions]
+    if len(versions) > 1:
+        out += quality_changes(client, database, clause, params, versions[-2][0], versions[-1][0])
+    return out
+
+
+def _stat(section: str, key: str, trajectories: int, instances: int = 0) -> Row:
+    return {"section": section, "key": key, "trajectories": int(trajectories), "instances": int(instances)}
+
+
+def quality_changes(client: Any, database: str, clause: str, params: dict[str, Any], old: str, new: str) -> list[Row]:
+    """Quality transitions of trajectories present in both versions, e.g. key ``1.0.0:good -> 2.0.0:poor``."""
+    sql = (
+        "SELECT qa, qb, count() FROM (SELECT trajectory_id, anyIf(quality, pipeline_version = {old:String}) AS qa, "
+        "anyIf(quality, pipeline_version = {new:String}) AS qb, countIf(pipeline_version = {old:String}) AS ha, "
+        f"countIf(pipeline_version = {{new:String}}) AS hb FROM {database}.trajectory_versions FINAL {clause} "
+        "GROUP BY trajectory_id HAVING ha > 0 AND hb > 0) GROUP BY qa, qb ORDER BY qa, qb"
+    )
+    rows = client.query(sql, parameters={**params, "old": old, "new": new}).result_rows
+    changed = sum(n for qa, qb, n in rows if qa != qb)
+    out = [_stat("quality_changed", f"{old} -> {new}", changed, sum(n for *_, n in rows))]
+    return out + [_stat("quality_transition", f"{old}:{qa} -> {new}:{qb}", n) for qa, qb, n in rows if qa != qb]

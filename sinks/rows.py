@@ -1,0 +1,88 @@
+"""Pure mapping from records and events to ClickHouse row tuples (no I/O).
+
+Column order lists are defined here once; the writer inserts with exactly these names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+
+from detectors.model import Event, TrajectoryReport, category_of
+from sinks.version import row_version
+
+TRAJECTORY_COLUMNS: Final = (
+    "trajectory_id", "tenant_id", "agent_id", "app_id", "model", "pipeline_version", "version", "final",
+    "quality", "quality_score", "triage_score", "signal_types", "signal_counts", "category_counts",
+    "events", "user_turns", "assistant_turns", "tool_calls", "tool_errors", "first_ts", "last_ts", "record",
+)
+SIGNAL_COLUMNS: Final = (
+    "trajectory_id", "tenant_id", "agent_id", "pipeline_version", "version", "signal_type", "category",
+    "layer", "idx", "confidence", "snippet", "tool", "metadata", "ts",
+)
+EVENT_COLUMNS: Final = ("trajectory_id", "seq", "kind", "ts", "tenant_id", "agent_id", "payload")
+
+Row = tuple[Any, ...]
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)  # stored for "no timestamp known"
+_json = msgspec.json.Encoder()
+
+
+def to_datetime(ts: float | None) -> datetime:
+    return EPOCH if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+
+
+def category_totals(counts: Mapping[str, int]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for signal_type, n in counts.items():
+        category = category_of(signal_type)
+        totals[category] = totals.get(category, 0) + n
+    return totals
+
+
+def trajectory_row(report: TrajectoryReport) -> tuple[Any, ...]:
+    r = report
+    return (
+        r.id, r.tenant_id, r.agent_id, r.app_id, r.model, r.pipeline_version,
+        row_version(r.pipeline_version, r.events, r.final), int(r.final), r.quality,
+        r.quality_score, r.triage_score, sorted(r.counts), dict(r.counts), category_totals(r.counts),
+        r.events, r.user_turns, r.assistant_turns, r.tool_calls, r.tool_errors,
+        to_datetime(r.first_ts), to_datetime(r.last_ts), _json.encode(r).decode(),
+    )
+
+
+def signal_rows(report: TrajectoryReport, ts_by_seq: Mapping[int, float | None] | None = None) -> list[tuple[Any, ...]]:
+    """One row per signal instance; ``ts`` is its event's time when known, else the record's last."""
+    r = report
+    version = row_version(r.pipeline_version, r.events, r.final)
+    times = ts_by_seq or {}
+    return [
+        (
+            r.id, r.tenant_id, r.agent_id, r.pipeline_version, version, s.type, category_of(s.type),
+            s.type.split(".", 1)[0], max(s.index, 0), s.confidence, s.snippet, s.tool,
+            _json.encode(s.metadata).decode(), to_datetime(_known(times.get(s.index), r.last_ts)),
+        )
+        for s in r.signals
+    ]
+
+
+def _known(ts: float | None, fallback: float | None) -> float | None:
+    return fallback if ts is None else ts
+
+
+def event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
+    return [
+        (e.trajectory_id, e.seq, type(e).__struct_config__.tag, to_datetime(e.ts), e.tenant_id, e.agent_id,
+         _json.encode(e).decode())
+        for e in events
+    ]
+
+
+def timestamps(events: Iterable[Event]) -> dict[str, dict[int, float | None]]:
+    """trajectory id -> seq -> event time, to date signal rows."""
+    out: dict[str, dict[int, float | None]] = {}
+    for event in events:
+        out.setdefault(event.trajectory_id, {})[event.seq] = event.ts
+    return out

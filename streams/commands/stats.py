@@ -1,0 +1,32 @@
+"""`signals stats`: counts by quality, signal type and pipeline version, and quality changes between versions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from streams.commands.sample import add_selection_args, run_query
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stats", help="counts by quality, signal type and pipeline version")
+    add_selection_args(parser, strategy=False)
+    parser.add_argument("--format", choices=("table", "jsonl"), default="table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = run_query(args, "stats")
+    if args.format == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return 0
+    section = None
+    for row in rows:
+        if row["section"] != section:
+            section = row["section"]
+            print(f"\n{section}")
+        instances = f"  ({row['instances']} instances)" if row["instances"] else ""
+        print(f"  {row['key']:<48} {row['trajectories']:>10}{instances}")
+    return 0

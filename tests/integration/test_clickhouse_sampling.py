@@ -1,0 +1,105 @@
+"""Sampling strategies on the real chDB engine: deterministic, nested, distinct, covering, injection-safe."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from detectors.model import CATEGORIES, SIGNAL_TYPES, category_of
+from sinks.service import execute
+from sinks.sink import Sink
+from tests.integration.test_clickhouse_support import ch, count, make_report
+
+pytestmark = pytest.mark.integration
+__all__ = ["ch"]
+STRATEGIES = ("signals", "heuristic", "random", "stratified", "diverse")
+HOSTILE = ["'; DROP TABLE trajectories; --", "it's", 'a"b', "back\\slash", "ünïcødé ✓", "\\'; SELECT 1 --"]
+
+
+@pytest.fixture(scope="module")
+def loaded(ch):
+    client, db = ch
+    rng = random.Random(3)
+    reports = []
+    for i in range(300):
+        types = rng.sample(SIGNAL_TYPES, rng.choice((0, 1, 1, 2, 3)))
+        reports.append(make_report(f"s-{i:03d}", {t: rng.randint(1, 3) for t in types}, triage=round(rng.random(), 3),
+                                   agent=f"agent-{i % 3}", quality=rng.choice(("good", "poor")),
+                                   events=rng.randint(2, 50), tool_errors=rng.randint(0, 4),
+                                   first_ts=1_735_689_600.0 + i * 3600))
+    sink = Sink(lambda: client, db, max_rows=100)
+    sink.write_reports(reports)
+    sink.flush()
+    return client, db, reports
+
+
+def run(loaded, **params):
+    client, db, _ = loaded
+    return execute(client, "sample", {"database": db, **params})
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_deterministic_distinct_and_sized(loaded, strategy):
+    first = run(loaded, strategy=strategy, n=20, seed=7)
+    assert first == run(loaded, strategy=strategy, n=20, seed=7)
+    ids = [row["id"] for row in first]
+    assert len(ids) == len(set(ids)) == 20
+    assert all(row["reason"] for row in first)
+
+
+def test_random_is_nested_and_seed_dependent(loaded):
+    small = [r["id"] for r in run(loaded, strategy="random", n=5, seed=7)]
+    large = [r["id"] for r in run(loaded, strategy="random", n=10, seed=7)]
+    assert large[:5] == small
+    assert [r["id"] for r in run(loaded, strategy="random", n=10, seed=8)] != large
+    assert run(loaded, strategy="random", n=1, seed=7)[0]["reason"] == "random by seed 7"
+
+
+def test_signals_strategy_orders_by_triage(loaded):
+    _, _, reports = loaded
+    rows = run(loaded, strategy="signals", n=10)
+    best = sorted((r.triage_score for r in reports), reverse=True)[:10]
+    assert [row["triage_score"] for row in rows] == pytest.approx(best, abs=1e-3)
+    assert rows[0]["reason"].startswith(f"top triage {best[0]:.2f}")
+
+
+def test_heuristic_prefers_tool_errors_then_length(loaded):
+    rows = run(loaded, strategy="heuristic", n=5)
+    assert all(row["reason"].startswith("heuristic: 4 tool errors") for row in rows)
+
+
+def test_stratified_covers_every_category(loaded):
+    rows = run(loaded, strategy="stratified", n=14)
+    strata = {row["reason"].removeprefix("stratum ") for row in rows}
+    assert strata == set(CATEGORIES)
+    for row in rows:
+        stratum = row["reason"].removeprefix("stratum ")
+        assert stratum in {category_of(t) for t in row["signal_types"]}
+
+
+def test_diverse_covers_all_signal_types_present(loaded):
+    _, _, reports = loaded
+    present = {t for r in reports for t in r.counts}
+    rows = run(loaded, strategy="diverse", n=25)
+    assert {t for row in rows for t in row["signal_types"]} == present
+    assert rows[0]["reason"].startswith("covers ")
+
+
+def test_filters_narrow_the_pool(loaded):
+    rows = run(loaded, strategy="random", n=300, agent="agent-1", quality="poor", signal="execution.failure",
+               since="2025-01-03T00:00:00Z", until="2025-01-10")
+    _, _, reports = loaded
+    expected = {r.id for r in reports if r.agent_id == "agent-1" and r.quality == "poor"
+                and any(category_of(t) == "execution.failure" for t in r.counts)
+                and 1_735_862_400 <= r.first_ts < 1_736_467_200}
+    assert {row["id"] for row in rows} == expected and expected
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("strategy", ("signals", "stratified", "diverse"))
+def test_hostile_filter_values_return_empty_and_harm_nothing(loaded, value, strategy):
+    client, db, reports = loaded
+    for field in ("agent", "tenant", "quality", "signal", "pipeline_version"):
+        assert run(loaded, strategy=strategy, n=5, **{field: value}) == []
+    assert count(client, f"SELECT count() FROM {db}.trajectories FINAL") >= len(reports)
