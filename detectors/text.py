@@ -1,28 +1,39 @@
 """Text normalisation and phrase finding, shared by every interaction detector.
 
-Placeholder implementation: replaced by the lexicon automaton (see detectors/lexicon.py).
+One normalisation per message (NFKC, casefold, quotes folded, whitespace collapsed, apostrophes
+dropped from tokens so "that's", "that’s" and "thats" are the same token) and one automaton pass
+over the tokens (see detectors/lexicon.py). Clause breaks and the surface spans of tokens are only
+computed when a detector needs them (negation scope, snippets).
 """
 
 from __future__ import annotations
+
+import unicodedata
+from itertools import repeat
 
 import msgspec
 
 MAX_CHARS = 2000
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+_CLAUSE_END = frozenset(",.;:!?")
+_QUOTES = str.maketrans({
+    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"',
+    "\u2013": "-", "\u2014": "-",
+})
 
 
 class Text(msgspec.Struct, frozen=True):
     raw: str  # original text, length-capped (head and tail kept)
-    norm: str  # lowercased, quotes folded, whitespace collapsed
-    tokens: tuple[str, ...]  # words with boundary punctuation stripped
+    norm: str  # NFKC, casefolded, quotes folded, whitespace collapsed
+    tokens: tuple[str, ...]  # words with boundary punctuation and apostrophes removed
 
 
 class PhraseHit(msgspec.Struct, frozen=True, array_like=True):
     lexicon: str  # e.g. "misalignment.correction"
-    phrase: str
+    phrase: str  # the canonical (normalised) phrase
     start: int  # token offsets [start, end)
     end: int
+    score: float = 1.0  # 1.0 for an exact token match, lower for a one-typo (fuzzy) match
 
 
 EMPTY = Text("", "", ())
@@ -36,14 +47,120 @@ def cap(text: str, limit: int = MAX_CHARS) -> str:
     return text[:head] + " " + text[-(limit - head - 1):]
 
 
+def fold(text: str) -> str:
+    """Unicode-compatible, quote-folded surface form (case kept)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return text
+
+
 def normalize(text: str) -> Text:
     if not text:
         return EMPTY
     raw = cap(text)
-    norm = " ".join(raw.translate(_QUOTES).lower().split())
-    tokens = tuple(t for t in (w.strip(_PUNCT) for w in norm.split(" ")) if t)
+    norm = " ".join(fold(raw).casefold().split())
+    words = norm.replace("'", "").split(" ")
+    tokens = tuple(filter(None, map(str.strip, words, repeat(_PUNCT))))
     return Text(raw, norm, tokens)
 
 
+def token_spans(text: Text) -> tuple[list[tuple[int, int]], frozenset[int]]:
+    """Character spans of the tokens in ``fold(text.raw)``, and the tokens that end a clause."""
+    surface = fold(text.raw)
+    spans: list[tuple[int, int]] = []
+    breaks: set[int] = set()
+    position = 0
+    for word in surface.split():
+        start = surface.index(word, position)
+        position = start + len(word)
+        core = word.replace("'", "").strip(_PUNCT)
+        if core:
+            lead = len(word) - len(word.lstrip(_PUNCT))
+            trail = len(word.rstrip(_PUNCT))
+            spans.append((start + lead, start + max(trail, lead + 1)))
+        if spans and word[-1] in _CLAUSE_END:
+            breaks.add(len(spans) - 1)
+    return spans, frozenset(breaks)
+
+
+def clause_breaks(text: Text) -> frozenset[int]:
+    """Indices of tokens followed by clause punctuation (",", ".", "!", "?", ...)."""
+    return token_spans(text)[1]
+
+
+def surface(text: Text, start: int, end: int) -> str:
+    """The tokens [start, end) as they appear in the message (quotes folded)."""
+    spans, _ = token_spans(text)
+    if not spans or start >= len(spans):
+        return ""
+    folded = fold(text.raw)
+    return folded[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+
+
 def find_phrases(text: Text) -> list[PhraseHit]:
-    return []
+    """Every lexicon phrase in the text (whole tokens, negation applied), sorted by position."""
+    if not text.tokens:
+        return []
+    from detectors.lexicon import matcher
+
+    return matcher().find(text)
+
+
+FUZZY_SCORE = 0.7  # PhraseHit.score of a one-typo match
+FUZZY_MIN_TOKENS = 3  # shorter phrases are never matched fuzzily
+FUZZY_MIN_CHARS = 4  # the misspelt phrase token must have at least this many characters
+
+
+class FuzzyIndex:
+    """One-typo matching for short messages: the message has as many tokens as the phrase (or one
+    more), and exactly one aligned token differs by one edit (insert, delete, substitute, swap).
+    Negators never take part in a typo, so "no i dont" cannot become "no i meant".
+
+    Each phrase is indexed under its "one token blanked" variants, so a message window costs one
+    dict lookup per token, however many phrases there are."""
+
+    def __init__(self, lexicons: list[tuple[str, tuple[str, ...]]], negators: frozenset[str]) -> None:
+        self.negators = negators
+        self.variants: dict[tuple[str, ...], list[tuple[int, str, str, str]]] = {}
+        sizes = [0]
+        for name, phrases in lexicons:
+            for phrase in phrases:
+                tokens = tuple(phrase.split(" "))
+                if len(tokens) < FUZZY_MIN_TOKENS:
+                    continue
+                sizes.append(len(tokens))
+                for position, token in enumerate(tokens):
+                    if len(token) >= FUZZY_MIN_CHARS and token not in negators:
+                        key = (*tokens[:position], "", *tokens[position + 1:])
+                        self.variants.setdefault(key, []).append((position, token, phrase, name))
+        self.max_size = max(sizes)
+
+    def find(self, tokens: tuple[str, ...], skip: set[str]) -> list[PhraseHit]:
+        n = len(tokens)
+        if n < FUZZY_MIN_TOKENS or n > self.max_size + 1:
+            return []
+        hits: dict[str, PhraseHit] = {}
+        for size in (n, n - 1):
+            for start in range(n - size + 1):
+                window = tokens[start:start + size]
+                for position, got in enumerate(window):
+                    key = (*window[:position], "", *window[position + 1:])
+                    for _, want, phrase, name in self.variants.get(key, ()):
+                        if name not in skip and name not in hits and got not in self.negators and one_edit(got, want):
+                            hits[name] = PhraseHit(name, phrase, start, start + size, FUZZY_SCORE)
+        return list(hits.values())
+
+
+def one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by exactly one insertion, deletion, substitution or adjacent swap."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    prefix = 0
+    while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
+        prefix += 1
+    if len(a) == len(b):
+        rest_a, rest_b = a[prefix + 1:], b[prefix + 1:]
+        swapped = a[prefix + 1:prefix + 2] + a[prefix] == b[prefix:prefix + 2]
+        return rest_a == rest_b or (swapped and a[prefix + 2:] == b[prefix + 2:])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[prefix + 1:] == shorter[prefix:]

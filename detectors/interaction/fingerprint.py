@@ -1,0 +1,55 @@
+"""Compact, deterministic message fingerprints for repetition detection.
+
+A fingerprint is an exact digest of the token sequence plus a bottom-k sketch of the message's
+distinct-token hashes (crc32, so it is stable across processes and can live in session state).
+The sketch estimates the Jaccard similarity of the two token sets; it is exact when both messages
+have at most ``k`` distinct tokens.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import msgspec
+
+_HASHES: dict[str, int] = {}
+_MAX_CACHED = 50_000
+
+
+class Fingerprint(msgspec.Struct, array_like=True):
+    index: int
+    digest: int  # crc32 of the space-joined tokens
+    size: int  # number of distinct tokens
+    sketch: list[int]  # the k smallest distinct-token hashes (all of them when there are <= k)
+
+
+def token_hashes(tokens: set[str]) -> list[int]:
+    """crc32 of each token, memoised process-wide (bounded)."""
+    missing = tokens.difference(_HASHES)
+    if missing:
+        if len(_HASHES) + len(missing) > _MAX_CACHED:
+            _HASHES.clear()
+            missing = tokens
+        _HASHES.update((t, zlib.crc32(t.encode())) for t in missing)
+    return list(map(_HASHES.__getitem__, tokens))
+
+
+def fingerprint(index: int, tokens: tuple[str, ...], k: int) -> Fingerprint:
+    digest = zlib.crc32(" ".join(tokens).encode())
+    hashes = token_hashes(set(tokens))
+    sketch = hashes if len(hashes) <= k else sorted(hashes)[:k]
+    return Fingerprint(index, digest, len(hashes), sketch)
+
+
+def similarity(a: Fingerprint, b: Fingerprint, k: int, floor: float = 0.0) -> float:
+    """1.0 for identical token sequences, else the bottom-k estimate of the token-set Jaccard.
+    Returns 0.0 early when the set sizes alone keep the Jaccard below ``floor``."""
+    if a.digest == b.digest:
+        return 1.0
+    if min(a.size, b.size) < floor * max(a.size, b.size):
+        return 0.0
+    mine = set(a.sketch)
+    union = mine.union(b.sketch)
+    if a.size > len(a.sketch) or b.size > len(b.sketch):  # truncated sketches: bottom-k estimate
+        union = set(sorted(union)[:k])
+    return len(union.intersection(mine, b.sketch)) / len(union) if union else 0.0
