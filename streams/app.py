@@ -1,0 +1,63 @@
+"""The Faust application: settings -> app, topics, session table and agents.
+
+Extensions (the ClickHouse sink agent, the query web view) plug in through ``build_app(settings,
+extensions=[fn])``: each ``fn(app, topics, settings)`` registers its own agents, tables or views.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.auth import SASLCredentials, SSLCredentials
+
+from streams.settings import Settings
+from streams.topics import Topics, build_topics
+
+Extension = Callable[[faust.App, Topics, Settings], None]
+
+
+def broker_credentials(settings: Settings) -> Any:
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=settings.kafka_ca_file or None)
+    if protocol == "SSL":
+        return SSLCredentials(context)
+    return SASLCredentials(
+        username=settings.kafka_username, password=settings.kafka_password,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+        ssl_context=context if protocol == "SASL_SSL" else None)
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=settings.kafka,
+        broker_credentials=broker_credentials(settings),
+        store=settings.store,
+        datadir=str(Path(settings.data_dir) / "faust"),
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        web_port=settings.web_port or 6066,
+        web_enabled=settings.web_port > 0,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=5,
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=8192,
+        table_cleanup_interval=3600.0,
+    )
+
+
+def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> faust.App:
+    from streams.agents import register_ingest  # imported here: agents needs the app's types
+    app = create_app(settings)
+    topics = build_topics(app, settings)
+    register_ingest(app, topics, settings)
+    for extension in extensions:
+        extension(app, topics, settings)
+    return app

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the worker (events/s = rate(signals_events_total[1m]))."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """One set per worker process; ``serve(port)`` exposes them on /metrics (0 = off)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        reg = self.registry
+        self.events = Counter("signals_events", "Events decoded from the input topic", registry=reg)
+        self.messages = Counter("signals_messages", "Input messages (events or envelopes)", registry=reg)
+        self.rejected = Counter("signals_rejected", "Input messages sent to the DLQ", ["reason"], registry=reg)
+        self.signals = Counter("signals_signals", "Signals published", ["type"], registry=reg)
+        self.records = Counter("signals_records", "Trajectory records published", ["final"], registry=reg)
+        self.closed = Counter("signals_sessions_closed", "Sessions closed", ["trigger"], registry=reg)
+        self.latency = Histogram("signals_processing_latency_seconds",
+                                 "Now minus the input message's Kafka timestamp",
+                                 buckets=LATENCY_BUCKETS, registry=reg)
+        self.lag = Gauge("signals_consumer_lag", "Highwater minus position", ["partition"], registry=reg)
+        self.open_sessions = Gauge("signals_open_sessions", "Open sessions on this worker", registry=reg)
+
+    def serve(self, port: int) -> None:
+        if port > 0:
+            start_http_server(port, registry=self.registry)

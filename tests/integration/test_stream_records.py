@@ -1,0 +1,77 @@
+"""Events through Kafka and the worker yield the same records as batch `analyze`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from detectors.adapters import Trajectory, read_trajectories
+from detectors.session import analyze
+from streams.codec import encode_report
+from streams.commands.produce import produce, with_end
+from streams.settings import Settings
+from tests.builders import A, C, R, U, conv
+from tests.integration.conftest import REPO, final_records, read_topic
+
+pytestmark = pytest.mark.integration
+VERSION = "it-1"
+FIXTURES = ("tests/fixtures/checklist.jsonl", "tests/fixtures/tau_bench_2.json")
+
+
+def synthetic(count: int, prefix: str = "syn") -> list[Trajectory]:
+    """Varied conversations: corrections, tool loops, errors, gratitude."""
+    out = []
+    for i in range(count):
+        tid = f"{prefix}-{i}"
+        specs = [U("Book a flight to Paris"), A("Sure, which date?"), C("search", {"to": "PAR", "n": i % 3}, call_id="c1"),
+                 R("error: timeout" if i % 4 == 0 else "3 flights", call_id="c1"),
+                 U("No, that's wrong, I said Paris not Rome" if i % 2 else "Thanks, that works!"), A("Done.")]
+        out.append(Trajectory(id=tid, events=conv(tid, *specs[: 3 + i % 4], start_ts=1_700_000_000.0 + i)))
+    return out
+
+
+def expected(trajectories: list[Trajectory]) -> dict[str, dict]:
+    return {t.id: json.loads(encode_report(analyze(t.id, with_end(t), pipeline_version=VERSION)))
+            for t in trajectories}
+
+
+def test_final_records_equal_batch_analysis(kafka_url, stream_names, start_worker) -> None:
+    files = [t for path in FIXTURES for t in read_trajectories(str(REPO / path))]
+    generated = synthetic(40)
+    want = expected(files + generated)
+    worker = start_worker(f"--pipeline-version={VERSION}")
+    settings = Settings.from_env({"kafka": kafka_url, "topic_events": stream_names["topic_events"]})
+    cli = subprocess.run([sys.executable, "-m", "streams.cli", "produce", f"--kafka={kafka_url}",
+                          f"--topic-events={stream_names['topic_events']}", "--batch=3", *FIXTURES],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert f"produced {len(files)} trajectories" in cli.stdout
+    asyncio.run(produce(settings, generated, batch=1))
+
+    messages = read_topic(kafka_url, stream_names["topic_trajectories"],
+                          until=lambda ms: len(final_records(ms)) >= len(want))
+    got = {tid: records[-1] for tid, records in final_records(messages).items()}
+    assert worker.poll() is None
+    assert got.keys() == want.keys()
+    for tid, record in want.items():
+        assert got[tid] == record, tid
+    assert any(r["signals"] for r in want.values())  # the comparison covers real signals
+
+
+def test_signals_topic_carries_every_signal_once(kafka_url, stream_names, start_worker) -> None:
+    generated = synthetic(12, prefix="sig")
+    want = expected(generated)
+    start_worker(f"--pipeline-version={VERSION}")
+    settings = Settings.from_env({"kafka": kafka_url, "topic_events": stream_names["topic_events"]})
+    asyncio.run(produce(settings, generated, batch=2))
+    total = sum(len(r["signals"]) for r in want.values())
+    assert total > 0
+    messages = read_topic(kafka_url, stream_names["topic_signals"], until=lambda ms: len(ms) >= total, timeout=60)
+    got = sorted((json.loads(m.value)["trajectory_id"], json.loads(m.value)["type"], json.loads(m.value)["index"])
+                 for m in messages)
+    assert got == sorted((tid, s["type"], s["index"]) for tid, r in want.items() for s in r["signals"])
+    assert {json.loads(m.value)["pipeline_version"] for m in messages} == {VERSION}
