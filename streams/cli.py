@@ -10,6 +10,8 @@ from streams.errors import CliError
 
 COMMANDS = (
     "streams.commands.analyze",
+    "streams.commands.worker",
+    "streams.commands.produce",
     "streams.commands.schema",
     "streams.commands.evaluate",
     "streams.commands.migrate",
