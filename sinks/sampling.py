@@ -39,12 +39,20 @@ def top_by_group_query(selection: Selection, database: str, group: str, per_grou
     clause, params = where(selection)
     keys = "signal_types" if group == "type" else "mapKeys(category_counts)"
     sql = (
-        "SELECT grp, groupArraySorted({k:UInt32})((-triage_score, h, trajectory_id, pipeline_version, quality, "
-        "signal_types, category_counts)) AS top FROM (SELECT trajectory_id, pipeline_version, triage_score, "
-        f"quality, signal_types, category_counts, {HASH} AS h, {keys} AS groups "
+        "SELECT grp, groupArraySorted({k:UInt32})((-triage_score, h, trajectory_id)) AS top "
+        f"FROM (SELECT trajectory_id, triage_score, {HASH} AS h, {keys} AS groups "
         f"FROM {source_table(selection, database)} {clause}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp"
     )
     return sql, {**params, "seed": selection.seed, "k": per_group}
+
+
+def details(client: Any, selection: Selection, database: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Output columns of the given trajectories (small tuples in the heaps above keep them fast)."""
+    clause, params = where(selection)
+    sql = (f"SELECT trajectory_id, pipeline_version, triage_score, quality, signal_types "
+           f"FROM {source_table(selection, database)} {clause} AND trajectory_id IN {{ids:Array(String)}}")
+    rows = client.query(sql, parameters={**params, "ids": ids}).named_results()
+    return {row["trajectory_id"]: row for row in rows}
 
 
 def _row(trajectory_id: str, version: str, score: float, quality: str, types: list[str], reason: str) -> Row:
@@ -83,7 +91,7 @@ def _candidates(client: Any, selection: Selection, database: str, group: str) ->
 def sample_stratified(client: Any, selection: Selection, database: str) -> list[Row]:
     """Round-robin over signal categories (alphabetical), each taking its next best unseen trajectory."""
     strata = _candidates(client, selection, database, "category")
-    chosen: dict[str, Row] = {}
+    chosen: dict[str, str] = {}  # id -> stratum, in pick order
     cursors = [0] * len(strata)
     progress = True
     while len(chosen) < selection.n and progress:
@@ -92,26 +100,32 @@ def sample_stratified(client: Any, selection: Selection, database: str) -> list[
             while cursors[position] < len(top) and top[cursors[position]][2] in chosen:
                 cursors[position] += 1
             if cursors[position] < len(top) and len(chosen) < selection.n:
-                neg, _h, tid, version, quality, types, _cats = top[cursors[position]]
-                chosen[tid] = _row(tid, version, -neg, quality, types, f"stratum {category}")
+                chosen[top[cursors[position]][2]] = f"stratum {category}"
                 progress = True
-    return list(chosen.values())
+    return _rows(client, selection, database, chosen)
+
+
+def _rows(client: Any, selection: Selection, database: str, reasons: dict[str, str]) -> list[Row]:
+    found = details(client, selection, database, list(reasons)) if reasons else {}
+    return [_row(tid, found[tid]["pipeline_version"], found[tid]["triage_score"], found[tid]["quality"],
+                 found[tid]["signal_types"], reason) for tid, reason in reasons.items() if tid in found]
 
 
 def sample_diverse(client: Any, selection: Selection, database: str) -> list[Row]:
     """Greedy set cover of signal types over per-type top candidates, then fill by triage."""
     candidates = {c[2]: c for _, top in _candidates(client, selection, database, "type") for c in top}
-    pool = sorted(candidates.values(), key=lambda c: (c[0], c[1], c[2]))  # best triage first, seeded ties
+    pool = sorted(candidates.values())  # best triage first, seeded ties
+    found = details(client, selection, database, list(candidates)) if candidates else {}
+    types = {tid: set(row["signal_types"]) for tid, row in found.items()}
     covered: set[str] = set()
-    out: list[Row] = []
-    while pool and len(out) < selection.n:
-        best = max(pool, key=lambda c: (len(set(c[5]) - covered), -c[0], -c[1]))
-        new = sorted(set(best[5]) - covered)
-        reason = f"covers {', '.join(new)}" if new else f"fill by triage {-best[0]:.2f}"
+    reasons: dict[str, str] = {}
+    while pool and len(reasons) < selection.n:
+        best = max(pool, key=lambda c: (len(types.get(c[2], set()) - covered), -c[0], -c[1]))
+        new = sorted(types.get(best[2], set()) - covered)
+        reasons[best[2]] = f"covers {', '.join(new)}" if new else f"fill by triage {-best[0]:.2f}"
         covered.update(new)
         pool.remove(best)
-        out.append(_row(best[2], best[3], -best[0], best[4], best[5], reason))
-    return out
+    return _rows(client, selection, database, reasons)
 
 
 SAMPLERS: Final[dict[str, Callable[[Any, Selection, str], list[Row]]]] = {
