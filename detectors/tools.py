@@ -6,10 +6,10 @@ from typing import Any
 
 import msgspec
 
+from detectors.execution.classify import DEFAULT_CLASSIFIER
 from detectors.model import ToolResult
 
 _encoder = msgspec.json.Encoder(order="sorted")
-_ERROR_PREFIXES = ("error", "exception", "traceback", "fatal", "failed", "failure")
 
 
 def canonical_arguments(arguments: Any) -> Any:
@@ -36,10 +36,8 @@ def args_key(arguments: Any) -> str:
 
 
 def result_is_error(event: ToolResult) -> bool:
-    """The producer's verdict when it gave one, else the status code, else an error-shaped text."""
-    if event.is_error is not None:
-        return event.is_error
-    if event.status_code is not None:
-        return event.status_code >= 400
-    head = event.result.lstrip()[:12].lower()
-    return head.startswith(_ERROR_PREFIXES) or head.startswith('{"error"')
+    """The producer's verdict when it gave one, else the status code (HTTP >= 400, or a non-zero
+    exit code), else a JSON error object, else an error-shaped text (see execution/classify.py).
+
+    Shares the failure/exhaustion detectors' classification (computed once per event)."""
+    return DEFAULT_CLASSIFIER.classify(event) is not None
