@@ -33,7 +33,6 @@ _FAILED_STATUS = frozenset({"error", "fail", "failed", "failure"})
 _ERROR_STATUS_KEYS = ("status_code", "status", "code", "http_status")
 _BODY_STATUS_KEYS = ("status_code", "statusCode", "http_status")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
-_decoder = msgspec.json.Decoder()
 
 
 class Verdict(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,10 +155,25 @@ def _json_object(text: str) -> dict[str, Any] | None:
     if not any(hint in stripped for hint in _JSON_HINTS):
         return {}
     try:
-        value = _decoder.decode(stripped)
-    except msgspec.DecodeError:
+        return msgspec.structs.asdict(_body_decoder.decode(stripped))
+    except msgspec.DecodeError:  # not JSON, truncated, or not an object
         return None
-    return value if isinstance(value, dict) else None
+
+
+class _Body(msgspec.Struct):
+    """The only top-level keys that matter; decoding skips the rest without building it."""
+
+    error: Any = None
+    errors: Any = None
+    status: Any = None
+    success: Any = None
+    ok: Any = None
+    status_code: Any = None
+    statusCode: Any = None
+    http_status: Any = None
+
+
+_body_decoder = msgspec.json.Decoder(_Body)
 
 
 def _body_is_error(body: dict[str, Any]) -> bool:

@@ -160,3 +160,24 @@ def test_snippet_is_bounded_and_contains_the_match() -> None:
     assert "missing required" in signal.snippet
     assert signal.snippet.startswith("...") and signal.snippet.endswith("...")
     assert snippet("short", -1, -1) == "short"
+
+
+def test_lexicon_patterns_are_lowercase_without_capturing_groups() -> None:
+    import re
+
+    from detectors.execution.patterns import TIERS, default_table, load_lexicon
+
+    for name in ("execution.toml", "environment.toml"):
+        data = load_lexicon(name)
+        for short in data["precedence"]:
+            for tier in TIERS:
+                for pattern in data[short].get(tier, []):
+                    assert re.sub(r"\\.", "", pattern) == re.sub(r"\\.", "", pattern).lower(), pattern
+                    assert re.compile(pattern).groups == 0, pattern
+    assert default_table().rules  # the combined regex compiles
+
+
+def test_non_ascii_text_whose_lowercase_changes_length_still_classifies() -> None:
+    [signal] = one_result("İstanbul API: Permission denied")
+    assert short(signal) == "auth_misuse"
+    assert signal.metadata["matched"] == "Permission denied"
