@@ -19,6 +19,7 @@ class Features(msgspec.Struct, kw_only=True):
     tool_errors: int = 0
     state_changes: int = 0  # successful results of state-changing tools (book, cancel, pay, ...)
     failed_state_changes: int = 0
+    retried_state_changes: int = 0  # state-changing calls made after one failed: improvisation
     handoffs: int = 0  # calls that hand the conversation to a human
     user_chars: int = 0
     assistant_chars: int = 0
@@ -52,6 +53,7 @@ def update_features(features: Features, view: EventView) -> None:
         if tool and tool not in features.distinct_tools and len(features.distinct_tools) < MAX_TOOLS:
             features.distinct_tools.append(tool)
         features.handoffs += is_handoff(tool)
+        features.retried_state_changes += features.failed_state_changes > 0 and is_mutating(tool)
     elif kind == "tool_result":
         assert isinstance(view.event, ToolResult)
         _count_result(features, result_is_error(view.event), is_mutating(view.tool))
