@@ -17,9 +17,9 @@ import msgspec
 from detectors.base import CallRef, CloseView, Detector, EventView
 from detectors.features import Features, update_features
 from detectors.model import Event, Signal, ToolCall, ToolResult, TrajectoryReport
-from detectors.verdict import assess
 from detectors.registry import DEFAULT_DETECTORS
 from detectors.tools import args_key
+from detectors.verdict import assess
 
 MAX_OPEN_CALLS = 64  # open tool calls remembered for attribution by call_id
 MAX_REORDER = 256  # events held while waiting for a missing seq

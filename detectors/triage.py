@@ -20,7 +20,6 @@ import msgspec
 from detectors.features import Features
 from detectors.quality import category_counts
 
-
 ESCALATION: Final = "interaction.disengagement.escalation"
 
 
