@@ -9,7 +9,8 @@ extent is in ``metadata`` (start_index, end_index, call_count). One loop episode
   call whose previous twin is marked (and within the time window, when times are known) extends
   the episode silently, together with the calls in between;
 - parameter_drift: >= ``drift_min`` consecutive calls of one tool with >= 2 distinct arguments and no
-  call in a loop episode. A drift run can still turn into a retry (C21: x, y, z, z, z is a retry), so it
+  call in a loop episode, where at least one of the run's results was an error (or no results were
+  seen): varying arguments after failures is drift, several successful lookups are enumeration. A drift run can still turn into a retry (C21: x, y, z, z, z is a retry), so it
   is confirmed when the run ends: on the next call of another tool (index = that call) or at close
   (index = the run's last call); its calls then form a loop episode like a retry's;
 - oscillation: the last ``cycles`` x L calls (L = 2..``max_period``, smallest first) repeat a pattern
@@ -26,7 +27,8 @@ from typing import ClassVar
 import msgspec
 
 from detectors.base import CloseView, EventView
-from detectors.model import Signal
+from detectors.model import Signal, ToolResult
+from detectors.tools import result_is_error
 
 
 class CallRec(msgspec.Struct, array_like=True):
@@ -43,6 +45,8 @@ class DriftRun(msgspec.Struct, array_like=True):
     end: int
     count: int
     variants: list[int]  # distinct argument digests, at most MAX_VARIANTS
+    results: int = 0  # results seen for the run's calls
+    failures: int = 0  # ... of which errors
 
 
 class LoopState(msgspec.Struct, kw_only=True):
@@ -59,6 +63,14 @@ def digest(args_key: str) -> int:
     return int.from_bytes(hashlib.blake2b(args_key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def _note_result(run: DriftRun | None, view: EventView) -> None:
+    if run is None or view.call is None or view.call.tool != run.tool or view.call.index < run.start:
+        return
+    assert isinstance(view.event, ToolResult)
+    run.results += 1
+    run.failures += result_is_error(view.event)
+
+
 def _signal(kind: str, index: int, tool: str, snippet: str, confidence: float, **metadata: object) -> Signal:
     return Signal(type=f"execution.loops.{kind}", index=index, confidence=confidence, snippet=snippet,
                   tool=tool, metadata={"loop_type": kind, **metadata})
@@ -66,17 +78,21 @@ def _signal(kind: str, index: int, tool: str, snippet: str, confidence: float, *
 
 class LoopDetector:
     name: ClassVar[str] = "execution.loops"
-    kinds: ClassVar[frozenset[str]] = frozenset({"tool_call"})
+    kinds: ClassVar[frozenset[str]] = frozenset({"tool_call", "tool_result"})
     state_type: ClassVar[type[msgspec.Struct]] = LoopState
 
     def __init__(self, *, window: int = 16, retry_min: int = 3, retry_window_s: float = 30.0, drift_min: int = 3,
-                 cycles: int = 3, max_period: int = 5) -> None:
+                 cycles: int = 3, max_period: int = 5, drift_needs_failure: bool = True) -> None:
         if window < max(retry_min, cycles * max_period):
             raise ValueError(f"window={window} must hold cycles*max_period={cycles * max_period} calls")
         self.window, self.retry_min, self.retry_window_s = window, retry_min, retry_window_s
         self.drift_min, self.cycles, self.max_period = drift_min, cycles, max_period
+        self.drift_needs_failure = drift_needs_failure
 
     def on_event(self, state: LoopState, view: EventView) -> list[Signal]:
+        if view.kind == "tool_result":
+            _note_result(state.drift, view)
+            return []
         key = view.call.args_key if view.call is not None else ""
         rec = CallRec(view.tool, digest(key), view.index, view.ts)
         out = self._end_drift(state, rec.tool, rec.seq)
@@ -140,6 +156,8 @@ class LoopDetector:
         state.drift = None
         if run.count < self.drift_min or len(run.variants) < 2:
             return []
+        if self.drift_needs_failure and run.results and not run.failures:
+            return []  # every call worked: the agent is enumerating (several lookups), not drifting
         _mark(state.calls, run.start)  # later twins of these calls extend this episode
         text = f"Tool '{run.tool}' called {run.count} times with {len(run.variants)} different argument variations"
         return [_signal("parameter_drift", index, run.tool, text, 0.85, start_index=run.start, end_index=run.end,

@@ -125,3 +125,18 @@ def test_fed_one_by_one_with_state_round_trips_equals_batch() -> None:
     streamed += session.close()
     assert streamed == run(events)
     assert len(streamed) >= 2
+
+
+def test_successful_lookups_of_different_ids_are_enumeration_not_drift() -> None:
+    events = conv("t", *[spec for i in range(4) for spec in (
+        C("get_reservation_details", {"id": f"R{i}"}, call_id=f"c{i}"), R('{"reservation_id": "R%d"}' % i, call_id=f"c{i}"))])
+    assert [s.type for s in analyze("t", events).signals if s.type.startswith("execution.loops")] == []
+
+
+def test_varying_arguments_after_errors_is_drift() -> None:
+    events = conv("t", *[spec for i in range(4) for spec in (
+        C("update_reservation_flights", {"payment": f"card_{i}"}, call_id=f"c{i}"),
+        R("Error: gift card balance is not enough", call_id=f"c{i}"))])
+    loops = [s for s in analyze("t", events).signals if s.type.startswith("execution.loops")]
+    assert [s.type for s in loops] == ["execution.loops.parameter_drift"]
+    assert loops[0].metadata["call_count"] == 4
