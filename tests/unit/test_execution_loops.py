@@ -129,7 +129,7 @@ def test_fed_one_by_one_with_state_round_trips_equals_batch() -> None:
 
 def test_successful_lookups_of_different_ids_are_enumeration_not_drift() -> None:
     events = conv("t", *[spec for i in range(4) for spec in (
-        C("get_reservation_details", {"id": f"R{i}"}, call_id=f"c{i}"), R('{"reservation_id": "R%d"}' % i, call_id=f"c{i}"))])
+        C("get_reservation_details", {"id": f"R{i}"}, call_id=f"c{i}"), R(f'{{"reservation_id": "R{i}"}}', call_id=f"c{i}"))])
     assert [s.type for s in analyze("t", events).signals if s.type.startswith("execution.loops")] == []
 
 
