@@ -9,6 +9,8 @@ import faust
 
 from streams.settings import Settings
 
+REPLICATION = 1  # TODO(settings): replication factor for created topics on multi-broker clusters
+
 
 @dataclass(frozen=True)
 class Topics:
@@ -34,6 +36,39 @@ def build_topics(app: faust.App, settings: Settings) -> Topics:
         trajectories=_raw(app, settings.topic_trajectories, parts, **{"cleanup.policy": "compact"}),
         dlq=_raw(app, settings.topic_dlq, parts),
     )
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka connection options (bootstrap + security) from the settings."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.brokers,
+                               "security_protocol": settings.kafka_security_protocol.upper()}
+    if "SSL" in options["security_protocol"]:
+        from aiokafka.helpers import create_ssl_context
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ca_file or None)
+    if "SASL" in options["security_protocol"]:
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+                       sasl_plain_username=settings.kafka_username,
+                       sasl_plain_password=settings.kafka_password)
+    return options
+
+
+async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str]:
+    """Create missing topics with the configured partitions BEFORE the worker subscribes (Faust
+    ignores a subscribed topic that does not exist at assignment time). Returns the created names."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    admin = AIOKafkaAdminClient(**options)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = {settings.topic_events: {}, settings.topic_signals: {}, settings.topic_dlq: {},
+                  settings.topic_trajectories: {"cleanup.policy": "compact"}}
+        new = [NewTopic(name, settings.partitions, REPLICATION, topic_configs=config)
+               for name, config in wanted.items() if name not in existing]
+        if new:
+            await admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        await admin.close()
 
 
 async def declare(topics: Topics) -> None:

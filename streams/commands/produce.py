@@ -20,6 +20,7 @@ from detectors.model import Event, SessionEnd
 from streams.codec import encode_events
 from streams.commands.worker import add_settings_flags, settings_from_args
 from streams.settings import Settings
+from streams.topics import client_options
 
 
 class Summary(msgspec.Struct):
@@ -27,20 +28,6 @@ class Summary(msgspec.Struct):
     events: int = 0
     messages: int = 0
     seconds: float = 0.0
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection options (bootstrap + security) from the settings."""
-    options: dict[str, Any] = {"bootstrap_servers": settings.brokers,
-                               "security_protocol": settings.kafka_security_protocol.upper()}
-    if "SSL" in options["security_protocol"]:
-        from aiokafka.helpers import create_ssl_context
-        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ca_file or None)
-    if "SASL" in options["security_protocol"]:
-        options.update(sasl_mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-                       sasl_plain_username=settings.kafka_username,
-                       sasl_plain_password=settings.kafka_password)
-    return options
 
 
 def with_end(trajectory: Trajectory) -> list[Event]:

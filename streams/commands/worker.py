@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker  # Faust is imported only when a worker really starts
 
     from streams.app import build_app
+    from streams.topics import client_options, ensure_topics
+    created = asyncio.run(ensure_topics(settings, client_options(settings)))
+    if created:
+        print(f"created topics: {', '.join(created)}", flush=True)
     (Path(settings.data_dir) / "faust").mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     app.ingest.metrics.serve(settings.metrics_port)
@@ -60,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _use_uvloop() -> None:
     try:
-        import asyncio
-
         import uvloop
     except ImportError:
         return
