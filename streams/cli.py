@@ -19,6 +19,8 @@ COMMANDS = (
     "streams.commands.sample",
     "streams.commands.export",
     "streams.commands.stats",
+    "streams.commands.demo",
+    "streams.commands.replay",
 )
 
 

@@ -1,0 +1,111 @@
+"""`signals replay`: re-run a range of the input topic through the engine at a pipeline version.
+
+See docs/replay.md. Reads with manual partition assignment (no consumer group), writes records to
+ClickHouse (default) or to the output topics, checkpoints per partition, resumes on a rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from typing import Any
+
+from sinks.config import resolve_dsn
+from sinks.gateway import WORKER_FILE, worker_url
+from sinks.sink import Sink
+from streams.commands.migrate import add_connection_args, open_direct
+from streams.commands.worker import add_settings_flags, settings_from_args
+from streams.errors import CliError
+from streams.replay_checkpoint import checkpoint_key, default_path
+from streams.replay_kafka import Request, run_replay
+from streams.replay_output import ClickHouseOutput, DlqOutput, Tee, TopicOutput
+from streams.replay_range import parse_bound
+from streams.replay_report import dry_run, print_dry_run, print_outcome, rich_progress
+
+SETTINGS_FLAGS = ("--kafka", "--data-dir", "--topic-events", "--topic-signals", "--topic-trajectories",
+                  "--topic-dlq", "--inactivity-gap", "--max-event-bytes")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+
+
+def parse_duration(text: str) -> float:
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 30m, 1h, 2d or 0, got {text!r}")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def parse_partitions(text: str) -> list[int]:
+    try:
+        return sorted({int(p) for p in text.split(",") if p.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected partition numbers like 0,1,3, got {text!r}") from None
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("replay", help="backfill a range of the input topic with a pipeline version")
+    parser.add_argument("--from", dest="start", required=True, help="beginning | offset | ISO time")
+    parser.add_argument("--to", dest="stop", default="end", help="end (offsets now) | offset | ISO time")
+    parser.add_argument("--pipeline-version", dest="version", required=True, help="version stamped on records")
+    parser.add_argument("--partitions", type=parse_partitions, default=None, help="e.g. 0,1 (default: all)")
+    parser.add_argument("--output", choices=("clickhouse", "topic"), default="clickhouse")
+    parser.add_argument("--dry-run", action="store_true", help="report ranges and counts; write nothing")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file (default under the data dir)")
+    parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--lookback", type=parse_duration, default=3600.0,
+                        help="read this much before --from to complete straddling sessions (default 1h)")
+    parser.add_argument("--write-partial", action="store_true",
+                        help="write sessions still incomplete after the lookback (final=false, 'partial' reason)")
+    parser.add_argument("--dlq", action="store_true", help="also send rejected messages to the DLQ topic")
+    add_settings_flags(parser, SETTINGS_FLAGS)
+    add_connection_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    request = Request(parse_bound(args.start), parse_bound(args.stop), args.version, args.partitions,
+                      args.lookback, args.write_partial)
+    if args.dry_run:
+        print_dry_run(asyncio.run(dry_run(settings, request)))
+        return 0
+    key = checkpoint_key(settings.topic_events, args.version, args.start, args.stop, args.partitions, args.lookback)
+    path = default_path(settings.data_dir, settings.topic_events, args.version, key)
+    return asyncio.run(_replay(args, settings, request, key, args.checkpoint or path))
+
+
+async def _replay(args: argparse.Namespace, settings: Any, request: Request, key: str, path: Any) -> int:
+    from pathlib import Path
+    outputs, publishers = _outputs(args, settings)
+    for publisher in publishers:
+        await publisher.start()
+    try:
+        with rich_progress() as progress:
+            outcome = await run_replay(settings, request, Tee(*outputs), key=key, path=Path(path),
+                                       progress=progress, fresh=args.fresh)
+    finally:
+        for publisher in publishers:
+            await publisher.stop()
+        for output in outputs:
+            if isinstance(output, ClickHouseOutput):
+                output.sink.close()
+    print_outcome(outcome, Path(path))
+    return 0
+
+
+def _outputs(args: argparse.Namespace, settings: Any) -> tuple[list[Any], list[Any]]:
+    publishers: list[Any] = [DlqOutput(settings)] if args.dlq else []
+    if args.output == "topic":
+        publishers.append(TopicOutput(settings))
+        return publishers, publishers
+    return [clickhouse_output(args.dsn, args.database), *publishers], publishers
+
+
+def clickhouse_output(dsn: str | None, database: str | None) -> ClickHouseOutput:
+    resolved = resolve_dsn(dsn)
+    if worker_url(resolved):
+        raise CliError("exclusive access to the embedded ClickHouse path",
+                       f"a running worker holding {resolved} (see {WORKER_FILE} there)",
+                       "use --output topic: the worker's sink agent then writes the replayed records")
+    client, db = open_direct(dsn, database)
+    return ClickHouseOutput(Sink(lambda: client, db))

@@ -1,0 +1,119 @@
+"""Where replayed records go: ClickHouse (``sinks.Sink``), the output topics, the DLQ.
+
+Outputs are fed synchronously by ``streams.replay.Replayer``; ``commit()`` makes everything handed
+over so far durable (the runner calls it before each checkpoint and at the end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from detectors.model import Event, TrajectoryReport
+from sinks.sink import Sink
+from streams.codec import Rejected, encode_report, encode_signal
+from streams.settings import Settings
+from streams.topics import client_options
+
+CHUNK = 1000  # reports handed to the sink at a time
+
+
+class ClickHouseOutput:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.reports: list[TrajectoryReport] = []
+        self.events: list[Event] = []
+
+    def emit(self, report: TrajectoryReport, events: list[Event]) -> None:
+        self.reports.append(report)
+        self.events += events
+        if len(self.reports) >= CHUNK:
+            self._hand_over()
+
+    def reject(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               rejected: Rejected) -> None:
+        pass  # counted by the replayer; --dlq adds a DlqOutput
+
+    def _hand_over(self) -> None:
+        self.sink.write_reports(self.reports, self.events)
+        self.reports, self.events = [], []
+
+    async def commit(self) -> None:
+        self._hand_over()
+        self.sink.flush()
+
+
+class Publisher:
+    """Buffered aiokafka sends; ``commit`` waits for every delivery."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pending: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]] = []
+        self.producer: Any = None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+        self.producer = AIOKafkaProducer(linger_ms=10, max_batch_size=256 * 1024, **client_options(self.settings))
+        await self.producer.start()
+
+    async def commit(self) -> None:
+        pending, self.pending = self.pending, []
+        deliveries = [await self.producer.send(topic, value, key=key, headers=headers)
+                      for topic, key, value, headers in pending]
+        await asyncio.gather(*deliveries)
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+
+class TopicOutput(Publisher):
+    """Records (and their signals) to the trajectories/signals topics, encoded as the worker does."""
+
+    def emit(self, report: TrajectoryReport, events: list[Event]) -> None:
+        key, settings = report.id.encode(), self.settings
+        for signal in report.signals:
+            value = encode_signal(report.id, signal, pipeline_version=report.pipeline_version,
+                                  agent_id=report.agent_id)
+            self.pending.append((settings.topic_signals, key, value, None))
+        self.pending.append((settings.topic_trajectories, key, encode_report(report), None))
+
+    def reject(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               rejected: Rejected) -> None:
+        pass
+
+
+class DlqOutput(Publisher):
+    """Rejected input (original bytes + the worker's ``x-error-*`` headers) to the DLQ topic."""
+
+    def emit(self, report: TrajectoryReport, events: list[Event]) -> None:
+        pass
+
+    def reject(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               rejected: Rejected) -> None:
+        headers = [("x-error-reason", rejected.reason.encode()),
+                   ("x-error-detail", rejected.detail.encode("utf-8", "replace")[:1000]),
+                   ("x-source-topic", self.settings.topic_events.encode()),
+                   ("x-source-partition", str(partition).encode()),
+                   ("x-source-offset", str(offset).encode()), ("x-replay", b"1")]
+        self.pending.append((self.settings.topic_dlq, key, value, headers))
+
+
+class Tee:
+    """Several outputs as one."""
+
+    def __init__(self, *outputs: Any) -> None:
+        self.outputs = outputs
+
+    def emit(self, report: TrajectoryReport, events: list[Event]) -> None:
+        for output in self.outputs:
+            output.emit(report, events)
+
+    def reject(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               rejected: Rejected) -> None:
+        for output in self.outputs:
+            output.reject(partition, offset, key, value, rejected)
+
+    async def commit(self) -> None:
+        for output in self.outputs:
+            await output.commit()
