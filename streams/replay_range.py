@@ -42,7 +42,9 @@ def parse_bound(text: str) -> Bound:
 
 
 async def partitions_of(consumer: Any, topic: str, wanted: list[int] | None) -> list[TopicPartition]:
-    available = sorted(consumer.partitions_for_topic(topic) or ()) if topic in await consumer.topics() else []
+    # aiokafka's public partitions_for_topic only knows subscribed topics: ask the cluster itself
+    cluster = await consumer._client.fetch_all_metadata()
+    available = sorted(cluster.partitions_for_topic(topic) or ())
     if not available:
         raise CliError(f"an existing topic {topic!r}", "no such topic", "check --topic-events / SIGNALS_TOPIC_EVENTS")
     missing = sorted(set(wanted or ()) - set(available))
