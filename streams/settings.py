@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
@@ -29,7 +30,7 @@ def package_version() -> str:
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     kafka: str = "kafka://127.0.0.1:9092"
-    clickhouse: str = "chdb://./data/clickhouse"
+    clickhouse: str = ""  # empty: chdb://<data_dir>/clickhouse (see clickhouse_dsn)
     topic_events: str = "agent-events"
     topic_signals: str = "agent-signals"
     topic_trajectories: str = "agent-trajectories"
@@ -47,6 +48,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     app_id: str = "agent-signals"
     batch_max: int = 2000  # messages per take_events batch
     batch_within_s: float = 0.05
+    sink: bool = True  # write records, signals and raw events to ClickHouse
+    sink_events: bool = True  # also the raw events table (a second agent on the events topic)
+    sink_batch_max: int = 5000  # records per ClickHouse write
+    sink_batch_within_s: float = 1.0  # ... or whatever arrived within this many seconds
     kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
     kafka_sasl_mechanism: str = ""  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
     kafka_username: str = ""
@@ -85,11 +90,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         hosts = self.kafka.split("://", 1)[-1]
         return [h.split("://", 1)[-1].strip().rstrip("/") for h in hosts.split(",") if h.strip()]
 
+    @property
+    def clickhouse_dsn(self) -> str:
+        """The ClickHouse DSN; by default the embedded engine under the worker's data dir."""
+        return self.clickhouse or f"chdb://{self.data_dir.rstrip('/')}/clickhouse"
+
     def masked(self) -> dict[str, Any]:
         shown = msgspec.structs.asdict(self)
         for name in SECRET_FIELDS:
             if shown[name]:
                 shown[name] = "***"
+        shown["clickhouse"] = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", shown["clickhouse"])
         return shown
 
 

@@ -21,6 +21,8 @@ FLAGS: dict[str, tuple[str, type]] = {
     "--topic-dlq": ("topic_dlq", str), "--inactivity-gap": ("inactivity_gap_s", float),
     "--idle-close": ("idle_close_s", float), "--max-event-bytes": ("max_event_bytes", int),
     "--batch-max": ("batch_max", int),
+    "--clickhouse": ("clickhouse", str), "--sink": ("sink", str),
+    "--sink-batch-max": ("sink_batch_max", int), "--sink-within": ("sink_batch_within_s", float),
 }
 
 
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)
     (Path(settings.data_dir) / "faust").mkdir(parents=True, exist_ok=True)
-    app = build_app(settings)
+    from streams.sink_agent import register_sink
+    from streams.web import register_web
+    app = build_app(settings, extensions=[register_sink, register_web])
     app.ingest.metrics.serve(settings.metrics_port)
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0

@@ -1,14 +1,13 @@
 """Shared fixtures for the ClickHouse integration tests (no tests here).
 
-chDB allows one data path per process, so all modules share one session path (cached below) and
-each test module gets a fresh database in it.
+chDB allows one data path per process, so all modules share one session path (``tests.conftest.chdb_dsn``)
+and each test module gets a fresh database in it.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import shutil
 import tempfile
 from typing import Any
 
@@ -17,17 +16,9 @@ import pytest
 from detectors.model import Signal, TrajectoryReport
 from sinks.client import connect
 from sinks.migrate import migrate
+from tests.conftest import chdb_dsn
 
 _databases = itertools.count()
-
-
-@functools.cache
-def chdb_dsn() -> str:
-    path = tempfile.mkdtemp(prefix="signals-chdb-test-")
-    import atexit
-
-    atexit.register(shutil.rmtree, path, True)
-    return f"chdb://{path}"
 
 
 @functools.cache

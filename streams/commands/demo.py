@@ -1,0 +1,221 @@
+"""`signals demo [PATH...]`: the main job end to end, then what a person should look at.
+
+Through Kafka when a broker answers at SIGNALS_KAFKA or Java can start the local one
+(infra/kafka/start.sh; stopped again unless --keep-broker): a worker subprocess (memory store, fresh
+app id and topics, the ClickHouse sink) gets the files from `signals produce`, and the demo waits
+until every trajectory's final record is in ClickHouse. Otherwise, or with --in-process: adapters
+-> analyze -> Sink, like `signals load`. Then a summary and a `signals sample`-like table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from detectors.adapters import AdapterError, Trajectory, read_trajectories
+from detectors.session import analyze
+from sinks.clickhouse import SinkUnavailable
+from sinks.config import resolve_dsn
+from sinks.gateway import post, worker_url
+from sinks.migrate import migrate
+from sinks.service import execute
+from sinks.sink import Sink
+from streams.commands.migrate import open_direct
+from streams.demo_view import Run, render
+from streams.errors import CliError
+from streams.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "infra" / "sample" / "trajectories.jsonl"
+TAU_BENCH = REPO.parent / "shared" / "data" / "tau-bench" / "gpt-4o-airline-dev.json"  # richer, when beside the repo
+WAIT_S = 180.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="run the pipeline on sample trajectories and show what to review")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="trajectory files (default: the bundled sample)")
+    parser.add_argument("--in-process", action="store_true", help="skip Kafka: analyze and load in this process")
+    parser.add_argument("--keep-broker", action="store_true", help="leave a broker started by the demo running")
+    parser.add_argument("--dsn", default=None, help="ClickHouse DSN (default: $SIGNALS_CLICKHOUSE or chdb://./data/clickhouse)")
+    parser.add_argument("--database", default=None, help="database (default: $SIGNALS_CLICKHOUSE_DATABASE or signals)")
+    parser.add_argument("--n", type=int, default=10, help="trajectories in the review sample (default 10)")
+    parser.set_defaults(func=run)
+
+
+def default_paths() -> list[str]:
+    return [str(TAU_BENCH if TAU_BENCH.is_file() else SAMPLE)]
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = args.paths or default_paths()
+    trajectories = read_all(paths)
+    settings = Settings.from_env({"clickhouse": resolve_dsn(args.dsn)})
+    kafka = not args.in_process and (broker_up(settings) or shutil.which("java") is not None)
+    started = time.perf_counter()
+    if kafka:
+        through_kafka(settings, trajectories, args.database, keep_broker=args.keep_broker)
+    else:
+        in_process(settings.clickhouse, args.database, trajectories)
+    elapsed = time.perf_counter() - started
+    client, database = open_direct(settings.clickhouse, args.database)
+    try:
+        stats = execute(client, "stats", {"database": database})
+        sample = execute(client, "sample", {"strategy": "signals", "n": args.n, "database": database})
+    finally:
+        client.close()  # type: ignore[attr-defined]
+    mode = f"Kafka {settings.kafka}" if kafka else "in-process"
+    render(Run(paths, mode, len(trajectories), sum(len(t.events) for t in trajectories), elapsed,
+               settings.clickhouse, database), stats, sample)
+    return 0
+
+
+def read_all(paths: list[str]) -> list[Trajectory]:
+    try:
+        trajectories = [t for path in paths for t in read_trajectories(path)]
+    except (AdapterError, OSError) as error:
+        raise CliError("trajectory files in a supported format", str(error), "see `signals analyze --help`") from error
+    if not trajectories:
+        raise CliError("at least one trajectory", f"none in {', '.join(paths)}", "pass a non-empty file")
+    return trajectories
+
+
+def in_process(dsn: str, database: str | None, trajectories: list[Trajectory]) -> None:
+    client, db = open_direct(dsn, database)
+    sink = Sink(lambda: client, db)
+    try:
+        migrate(client, db)
+        reports = [analyze(t.id, t.events) for t in trajectories]
+        sink.write_reports(reports, [e for t in trajectories for e in t.events])
+        sink.flush()
+    except SinkUnavailable as error:
+        raise CliError("a writable ClickHouse", str(error.cause), "check SIGNALS_CLICKHOUSE") from error
+    finally:
+        sink.holder.close()
+
+
+# ------------------------------------------------------------------------------ through Kafka
+
+
+def broker_up(settings: Settings) -> bool:
+    import socket
+    host, _, port = settings.brokers[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def through_kafka(settings: Settings, trajectories: list[Trajectory], database: str | None, *,
+                  keep_broker: bool) -> None:
+    started_broker = False
+    if not broker_up(settings):
+        start_broker(settings)
+        started_broker = not keep_broker
+    try:
+        with tempfile.TemporaryDirectory(prefix="signals-demo-") as workdir:
+            run_worker(settings, trajectories, Path(workdir), database)
+    finally:
+        if started_broker:
+            subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh")], env=broker_env(settings),
+                           capture_output=True, timeout=120, check=False)
+
+
+def broker_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "KAFKA_PORT": settings.brokers[0].rpartition(":")[2]}
+
+
+def start_broker(settings: Settings) -> None:
+    print(f"starting the local Kafka broker at {settings.brokers[0]} (infra/kafka/start.sh) ...", flush=True)
+    done = subprocess.run(["bash", str(REPO / "infra/kafka/start.sh")], env=broker_env(settings),
+                          capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise CliError("a Kafka broker (infra/kafka/start.sh)", done.stderr.strip()[-500:] or "start failed",
+                       "install Java >= 11 and Maven, or run `signals demo --in-process`")
+
+
+def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path, database: str | None) -> None:
+    from streams.commands.produce import produce
+    dsn = settings.clickhouse
+    if worker_url(dsn):
+        raise CliError(f"no other worker holding {dsn}", "a running worker", "stop it, or pass --dsn elsewhere")
+    tag = uuid.uuid4().hex[:8]
+    names = {"app_id": f"demo-{tag}", "topic_events": f"demo-events-{tag}", "topic_signals": f"demo-signals-{tag}",
+             "topic_trajectories": f"demo-trajectories-{tag}", "topic_dlq": f"demo-dlq-{tag}"}
+    log_path = workdir / "worker.log"
+    with open(log_path, "wb") as log:
+        env = {**os.environ, **({"SIGNALS_CLICKHOUSE_DATABASE": database} if database else {})}
+        worker = subprocess.Popen(worker_argv(settings, names, workdir), stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            url = wait_for_worker(worker, dsn, log_path)
+            producing = Settings.from_env({"kafka": settings.kafka, "topic_events": names["topic_events"]})
+            asyncio.run(produce(producing, trajectories, batch=20))
+            wait_landed(worker, url, [t.id for t in trajectories], log_path)
+        finally:
+            stop(worker)
+
+
+def worker_argv(settings: Settings, names: dict[str, str], workdir: Path) -> list[str]:
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
+    return [sys.executable, "-m", "streams.commands.worker", f"--kafka={settings.kafka}", "--store=memory://",
+            f"--data-dir={workdir}", f"--clickhouse={settings.clickhouse}", f"--web-port={free_port()}",
+            "--metrics-port=0", "--partitions=2", "--sink-within=0.2", *flags]
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_worker(worker: subprocess.Popen[bytes], dsn: str, log_path: Path) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        alive(worker, log_path)
+        url = worker_url(dsn)
+        if url:
+            return url
+        time.sleep(0.2)
+    raise CliError("the demo worker to start", f"no web view after {WAIT_S:.0f}s", f"see {log_path}")
+
+
+def wait_landed(worker: subprocess.Popen[bytes], url: str, ids: list[str], log_path: Path) -> None:
+    deadline, landed = time.monotonic() + WAIT_S, 0
+    while time.monotonic() < deadline:
+        alive(worker, log_path)
+        try:
+            landed = int(post(url, "landed", {"ids": ids})[0]["final"])
+        except (ConnectionError, OSError, KeyError, ValueError):
+            landed = -1  # schema not there yet, or ClickHouse busy: ask again
+        if landed == len(set(ids)):
+            return
+        time.sleep(0.3)
+    raise CliError(f"{len(set(ids))} final records in ClickHouse", f"{landed} after {WAIT_S:.0f}s",
+                   f"see the worker log {log_path}")
+
+
+def alive(worker: subprocess.Popen[bytes], log_path: Path) -> None:
+    if worker.poll() is not None:
+        tail = log_path.read_text(errors="replace")[-1500:]
+        raise CliError("a running demo worker", f"exit code {worker.returncode}:\n{tail}", "fix the error above")
+
+
+def stop(worker: subprocess.Popen[Any]) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+

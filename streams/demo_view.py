@@ -1,0 +1,76 @@
+"""What `signals demo` prints: a summary of the run and of ClickHouse, then a sample worth reviewing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from detectors.model import category_of
+from streams.output import QUALITY_STYLES
+
+QUALITIES = ("excellent", "good", "neutral", "poor", "severe")
+
+
+@dataclass(frozen=True)
+class Run:
+    paths: list[str]
+    mode: str  # "in-process" or "Kafka <url>"
+    trajectories: int
+    events: int
+    seconds: float
+    dsn: str
+    database: str
+
+
+def by_section(stats: list[dict[str, Any]], section: str) -> dict[str, dict[str, Any]]:
+    return {row["key"]: row for row in stats if row["section"] == section}
+
+
+def category_totals(stats: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Signal category -> (instances, trajectories with one of its types; a trajectory may count twice)."""
+    totals: dict[str, tuple[int, int]] = {}
+    for signal_type, row in by_section(stats, "signal_type").items():
+        instances, trajectories = totals.get(category_of(signal_type), (0, 0))
+        totals[category_of(signal_type)] = (instances + row["instances"], trajectories + row["trajectories"])
+    return dict(sorted(totals.items(), key=lambda item: -item[1][0]))
+
+
+def summary_table(run: Run, stats: list[dict[str, Any]]) -> Table:
+    table = Table(title="signals demo", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rate = run.trajectories / run.seconds if run.seconds > 0 else 0.0
+    table.add_row("input", ", ".join(run.paths))
+    table.add_row("pipeline", f"{run.mode} -> {run.dsn} (database {run.database})")
+    table.add_row("this run", f"{run.trajectories} trajectories, {run.events} events in {run.seconds:.2f} s "
+                              f"({rate:,.0f} trajectories/s, {run.events / max(run.seconds, 1e-9):,.0f} events/s)")
+    qualities = by_section(stats, "quality")
+    stored = sum(row["trajectories"] for row in qualities.values())
+    table.add_row("in ClickHouse", f"{stored} trajectories")
+    table.add_row("quality", "  ".join(f"[{QUALITY_STYLES[q]}]{q}[/] {qualities[q]['trajectories']}"
+                                       for q in QUALITIES if q in qualities))
+    for category, (instances, trajectories) in category_totals(stats).items():
+        table.add_row(f"  {category}", f"{instances} signals in {trajectories} trajectories")
+    return table
+
+
+def sample_table(sample: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"worth reviewing first ({len(sample)}, strategy: signals)", title_justify="left")
+    for name in ("id", "triage", "quality", "top signals", "reason"):
+        table.add_column(name, overflow="fold")
+    for row in sample:
+        style = QUALITY_STYLES.get(row["quality"], "white")
+        table.add_row(row["id"], f"{row['triage_score']:.2f}", f"[{style}]{row['quality']}[/]",
+                      ", ".join(t.removeprefix("interaction.") for t in row["signal_types"][:3]), row["reason"])
+    return table
+
+
+def render(run: Run, stats: list[dict[str, Any]], sample: list[dict[str, Any]], console: Console | None = None) -> None:
+    out = console or Console()
+    out.print(summary_table(run, stats))
+    out.print(sample_table(sample))
+    out.print("next: [bold]signals sample --strategy stratified --n 20[/], [bold]signals export[/], "
+              "[bold]signals stats[/]")

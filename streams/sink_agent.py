@@ -1,0 +1,172 @@
+"""ClickHouse sink agents: trajectory records (+ their signals) and raw events -> ClickHouse.
+
+An extension for ``build_app``. Two agents, each writing through its own ``sinks.sink.Sink``:
+- ``clickhouse-records`` reads the trajectories topic in batches (``stream.take(sink_batch_max,
+  within=sink_batch_within_s)``), keeps the newest record per trajectory of the batch and writes
+  the trajectories, trajectory_versions and signals rows (signal times fall back to the record's
+  last event time: records do not carry events);
+- ``clickhouse-events`` reads the events topic (beside the ingest agent) and writes raw events.
+
+Every batch is fully written before the agent takes the next one, and Faust acks (then commits)
+a batch's messages only when the agent asks for the next batch. So when ClickHouse is down
+(``SinkUnavailable``) the agent keeps the batch, retries with backoff on ``asyncio.sleep`` (the
+event loop, the ingest agent and the web view keep running) and consumption of that topic stops
+at the unwritten batch; it drains once ClickHouse is back. Writes are idempotent (deterministic
+row versions and insert dedup tokens), so a batch redelivered after a crash is harmless.
+
+All ClickHouse calls run on ONE thread (``Warehouse.run``): the clients are synchronous, and the
+embedded chDB engine is owned by this process for the worker's lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import msgspec
+
+from detectors.model import Event, TrajectoryReport
+from sinks.client import ClientHolder, factory
+from sinks.config import database_name, resolve_dsn
+from sinks.migrate import migrate
+from sinks.sink import Sink
+from streams.codec import Rejected, decode
+from streams.settings import Settings
+from streams.topics import Topics
+
+log = logging.getLogger("signals.sink")
+T = TypeVar("T")
+RECORD_TABLES = ("trajectories", "trajectory_versions", "signals")
+NEVER = float("inf")
+_record_decoder = msgspec.json.Decoder(TrajectoryReport)
+
+
+class Warehouse:
+    """The worker's ClickHouse: DSN, database, a reader client and the one thread for all calls."""
+
+    def __init__(self, dsn: str, database: str, *, initial_backoff: float = 0.5, max_backoff: float = 15.0) -> None:
+        self.dsn, self.database = resolve_dsn(dsn), database
+        self.make_client = factory(self.dsn)
+        self.reader = ClientHolder(self.make_client)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+        self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
+        self.schema_ready = False
+        self.stalled_since: float | None = None
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    def sink(self, tables: tuple[str, ...], max_rows: int) -> Sink:
+        # batches are cut by the agent (take + within), so the sink never flushes on its own
+        return Sink(self.make_client, self.database, max_rows=max_rows, max_interval=NEVER, tables=tables)
+
+    async def until_done(self, what: str, call: Callable[[], Any]) -> None:
+        """Run ``call`` on the ClickHouse thread until it succeeds, backing off on failures."""
+        delay = self.initial_backoff
+        while True:
+            try:
+                await self.run(call)
+                self.recovered(what)
+                return
+            except Exception as error:  # SinkUnavailable, or a connection error from migrate
+                self.stalled(what, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+
+    def stalled(self, what: str, error: BaseException, delay: float) -> None:
+        if self.stalled_since is None:
+            self.stalled_since = asyncio.get_running_loop().time()
+        log.warning("ClickHouse unavailable (%s), holding consumption, retry in %.1fs: %s", what, delay, error)
+
+    def recovered(self, what: str) -> None:
+        if self.stalled_since is not None:
+            log.warning("ClickHouse is back (%s), draining", what)
+            self.stalled_since = None
+
+    async def ensure_schema(self) -> None:
+        if not self.schema_ready:
+            await self.until_done("migrate", lambda: migrate(self.reader.get(), self.database))
+            self.schema_ready = True
+
+    def close(self) -> None:
+        self.reader.close()
+        self.executor.shutdown(wait=False)
+
+
+def newest_records(values: list[bytes]) -> list[TrajectoryReport]:
+    """Decode a batch of trajectory records; the last one of each trajectory wins."""
+    newest: dict[str, TrajectoryReport] = {}
+    for value in values:
+        try:
+            report = _record_decoder.decode(value)
+        except msgspec.DecodeError as error:  # ValidationError is a DecodeError
+            log.error("skipping an undecodable trajectory record: %s", error)
+            continue
+        newest[report.id] = report
+    return list(newest.values())
+
+
+def batch_events(values: list[bytes], max_bytes: int) -> list[Event]:
+    """Events of a batch of input messages (ticks and rejected messages carry none)."""
+    out: list[Event] = []
+    for value in values:
+        decoded = decode(value, max_bytes=max_bytes)
+        if not isinstance(decoded, Rejected):
+            out.extend(decoded)
+    return out
+
+
+class SinkWriter:
+    """One agent's writes: add a batch's rows, then flush until ClickHouse has them all."""
+
+    def __init__(self, warehouse: Warehouse, sink: Sink, what: str) -> None:
+        self.warehouse, self.sink, self.what = warehouse, sink, what
+        self.rows_written = 0
+
+    async def write(self, reports: list[TrajectoryReport], events: list[Event]) -> None:
+        if not reports and not events:
+            return
+        await self.warehouse.run(self.sink.write_reports, reports, events)  # builds rows only (no I/O)
+        await self.warehouse.until_done(self.what, self.flush)
+
+    def flush(self) -> None:
+        self.rows_written += self.sink.flush()
+
+
+def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | None:
+    """The extension: ClickHouse schema at startup, then the records and events agents."""
+    if not settings.sink:
+        return None
+    warehouse = Warehouse(settings.clickhouse_dsn, database_name(None))
+    app.warehouse = warehouse
+    rows = max(1000, settings.sink_batch_max * 4)
+    records = SinkWriter(warehouse, warehouse.sink(RECORD_TABLES, rows), "records")
+    app.sink_writers = [records]
+
+    @app.agent(topics.trajectories, name="clickhouse-records")
+    async def records_agent(stream: Any) -> None:
+        await warehouse.ensure_schema()
+        async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
+            await records.write(newest_records(values), [])
+
+    if settings.sink_events:
+        _register_events(app, topics, settings, warehouse)
+    @app.on_before_shutdown.connect
+    async def close_warehouse(app: Any, **kwargs: Any) -> None:
+        warehouse.close()
+
+    return warehouse
+
+
+def _register_events(app: Any, topics: Topics, settings: Settings, warehouse: Warehouse) -> None:
+    events = SinkWriter(warehouse, warehouse.sink(("events",), max(1000, settings.sink_batch_max * 4)), "events")
+    app.sink_writers.append(events)
+
+    @app.agent(topics.events, name="clickhouse-events")
+    async def events_agent(stream: Any) -> None:
+        await warehouse.ensure_schema()
+        async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
+            await events.write([], batch_events(values, settings.max_event_bytes))

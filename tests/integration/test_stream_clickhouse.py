@@ -1,0 +1,105 @@
+"""The worker's ClickHouse sink on a real broker and real chDB: records land, and outages hold consumption.
+
+The worker subprocess owns its chDB path; the test reads through the worker's web view (the gateway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detectors.adapters import read_trajectories
+from detectors.session import analyze
+from sinks.gateway import post, worker_url
+from streams.commands.produce import produce, with_end
+from streams.settings import Settings
+from tests.integration.conftest import final_records, read_topic
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TRAJECTORIES = [t for name in ("checklist.jsonl", "tau_bench_2.json", "sharegpt.json")
+                for t in read_trajectories(str(FIXTURES / name))][:12]
+IDS = [t.id for t in TRAJECTORIES]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def send(kafka: str, names: dict[str, str]) -> None:
+    asyncio.run(produce(Settings(kafka=kafka, topic_events=names["topic_events"]), TRAJECTORIES, batch=5))
+
+
+def wait_url(dsn: str, proc: Any, timeout: float = 90.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "worker exited"
+        if url := worker_url(dsn):
+            return url
+        time.sleep(0.2)
+    raise AssertionError("worker never advertised its web view")
+
+
+def wait_landed(url: str, expected: int, timeout: float = 90.0) -> int:
+    deadline, landed = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline and landed != expected:
+        with contextlib.suppress(OSError):  # refused, or 503 before the schema exists
+            landed = post(url, "landed", {"ids": IDS})[0]["final"]
+        time.sleep(0.3)
+    return landed
+
+
+def test_records_signals_and_events_land_once_per_trajectory_as_analyzed(start_worker, kafka_url, stream_names, tmp_path):
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    proc = start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", "--sink-within=0.2")
+    url = wait_url(dsn, proc)
+    send(kafka_url, stream_names)
+    assert wait_landed(url, len(IDS)) == len(IDS)
+    exported = {row["id"]: row for row in post(url, "export", {"strategy": "random", "n": 1000})}
+    assert sorted(exported) == sorted(IDS)  # one row per trajectory
+    for trajectory in TRAJECTORIES:
+        expected, row = analyze(trajectory.id, with_end(trajectory)), exported[trajectory.id]  # what was produced
+        record = row["record"]
+        assert (record["quality"], record["triage_score"], record["counts"]) == (
+            expected.quality, expected.triage_score, expected.counts), trajectory.id
+        assert sorted((s["type"], s["index"]) for s in row["signals"]) == sorted(
+            (s.type, s.index) for s in expected.signals)
+        assert [e["seq"] for e in row["events"]] == [e.seq for e in with_end(trajectory)]
+    stats = post(url, "stats", {})
+    assert sum(r["trajectories"] for r in stats if r["section"] == "quality") == len(IDS)
+
+
+def test_bad_query_is_answered_400(start_worker, tmp_path):
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    url = wait_url(dsn, start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}"))
+    from sinks.service import QueryError
+    with pytest.raises(QueryError, match="op must be one of"):
+        post(url, "drop_everything", {})
+    with pytest.raises(QueryError, match="n must be between"):
+        post(url, "sample", {"n": 0})
+
+
+def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_worker, kafka_url, stream_names, tmp_path):
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    outage = start_worker(f"--clickhouse={down}", "--sink-within=0.2")
+    send(kafka_url, stream_names)
+    finals = final_records(read_topic(kafka_url, stream_names["topic_trajectories"],
+                                      lambda m: len(final_records(m)) == len(IDS), timeout=90))
+    assert len(finals) == len(IDS)  # the ingest agent kept running while ClickHouse was down
+    time.sleep(3)  # past several commit intervals: nothing may be committed past the unwritten batch
+    assert outage.poll() is None, "worker died instead of holding the batch"
+    outage.kill()
+    outage.wait(timeout=30)
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    url = wait_url(dsn, start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", "--sink-within=0.2"))
+    assert wait_landed(url, len(IDS)) == len(IDS)
+    assert sum(len(r["events"]) for r in post(url, "export", {"strategy": "random", "n": 1000})) == sum(
+        len(with_end(t)) for t in TRAJECTORIES)
