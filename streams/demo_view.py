@@ -29,13 +29,20 @@ def by_section(stats: list[dict[str, Any]], section: str) -> dict[str, dict[str,
     return {row["key"]: row for row in stats if row["section"] == section}
 
 
-def category_totals(stats: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Signal category -> (instances, trajectories with one of its types; a trajectory may count twice)."""
-    totals: dict[str, tuple[int, int]] = {}
+def category_totals(stats: list[dict[str, Any]]) -> dict[str, tuple[int, dict[str, int]]]:
+    """Signal category -> (instances, trajectories per signal type of the category)."""
+    totals: dict[str, tuple[int, dict[str, int]]] = {}
     for signal_type, row in by_section(stats, "signal_type").items():
-        instances, trajectories = totals.get(category_of(signal_type), (0, 0))
-        totals[category_of(signal_type)] = (instances + row["instances"], trajectories + row["trajectories"])
+        instances, types = totals.setdefault(category_of(signal_type), (0, {}))
+        types[signal_type.rsplit(".", 1)[1]] = row["trajectories"]
+        totals[category_of(signal_type)] = (instances + row["instances"], types)
     return dict(sorted(totals.items(), key=lambda item: -item[1][0]))
+
+
+def type_breakdown(types: dict[str, int], limit: int = 4) -> str:
+    ranked = sorted(types.items(), key=lambda item: (-item[1], item[0]))
+    text = ", ".join(f"{name} {n}" for name, n in ranked[:limit])
+    return text + (", ..." if len(ranked) > limit else "")
 
 
 def summary_table(run: Run, stats: list[dict[str, Any]]) -> Table:
@@ -52,8 +59,9 @@ def summary_table(run: Run, stats: list[dict[str, Any]]) -> Table:
     table.add_row("in ClickHouse", f"{stored} trajectories")
     table.add_row("quality", "  ".join(f"[{QUALITY_STYLES[q]}]{q}[/] {qualities[q]['trajectories']}"
                                        for q in QUALITIES if q in qualities))
-    for category, (instances, trajectories) in category_totals(stats).items():
-        table.add_row(f"  {category}", f"{instances} signals in {trajectories} trajectories")
+    table.add_row("signals", "instances (trajectories per type)")
+    for category, (instances, types) in category_totals(stats).items():
+        table.add_row(f"  {category}", f"{instances} ({type_breakdown(types)})")
     return table
 
 
