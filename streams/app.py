@@ -46,6 +46,8 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=settings.web_port > 0,
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,

@@ -20,7 +20,7 @@ FLAGS: dict[str, tuple[str, type]] = {
     "--topic-signals": ("topic_signals", str), "--topic-trajectories": ("topic_trajectories", str),
     "--topic-dlq": ("topic_dlq", str), "--inactivity-gap": ("inactivity_gap_s", float),
     "--idle-close": ("idle_close_s", float), "--max-event-bytes": ("max_event_bytes", int),
-    "--batch-max": ("batch_max", int),
+    "--batch-max": ("batch_max", int), "--session-timeout": ("session_timeout_s", float),
     "--clickhouse": ("clickhouse", str), "--sink": ("sink", str),
     "--sink-batch-max": ("sink_batch_max", int), "--sink-within": ("sink_batch_within_s", float),
 }
