@@ -17,6 +17,7 @@ import msgspec
 from detectors.base import CallRef, CloseView, Detector, EventView
 from detectors.features import Features, update_features
 from detectors.model import Event, Signal, ToolCall, ToolResult, TrajectoryReport
+from detectors.redact import redact_signal
 from detectors.registry import DEFAULT_DETECTORS
 from detectors.tools import args_key
 from detectors.verdict import assess
@@ -94,7 +95,9 @@ class Session:
                 return []
             state.gaps += 1
             state.next_seq = state.pending[0].seq
-        out = self._apply(event) if event.seq == state.next_seq else []
+            out: list[Signal] = []  # the event is buffered: the loop below applies it in order
+        else:
+            out = self._apply(event)
         while state.pending and state.pending[0].seq == state.next_seq:
             out += self._apply(state.pending.pop(0))
         return out
@@ -179,6 +182,7 @@ class Session:
     def _record(self, signals: list[Signal]) -> None:
         if not signals:
             return
+        signals[:] = [redact_signal(signal) for signal in signals]  # the one place snippets are redacted
         state = self.state
         room = MAX_SIGNALS - len(state.signals)
         if room > 0:

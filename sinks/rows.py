@@ -1,6 +1,9 @@
 """Pure mapping from records and events to ClickHouse row tuples (no I/O).
 
 Column order lists are defined here once; the writer inserts with exactly these names.
+Signal snippets arrive redacted by the engine; ``redact_content=True`` (SIGNALS_REDACT_CONTENT=1)
+also redacts every string of the stored event payloads and re-redacts the record's signals (records
+built by an older pipeline version).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any, Final
 import msgspec
 
 from detectors.model import Event, TrajectoryReport, category_of
+from detectors.redact import redact_signal, redact_value
 from sinks.version import row_version
 
 TRAJECTORY_COLUMNS: Final = (
@@ -27,11 +31,16 @@ EVENT_COLUMNS: Final = ("trajectory_id", "seq", "kind", "ts", "tenant_id", "agen
 
 Row = tuple[Any, ...]
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)  # stored for "no timestamp known"
+TS_RANGE: Final = (-2_208_988_800.0, 10_413_792_000.0)  # 1900-01-01 .. 2300-01-01, DateTime64's range
 _json = msgspec.json.Encoder()
+_ID_FIELDS: Final = ("kind", "trajectory_id", "agent_id", "app_id", "tenant_id", "model", "tool", "call_id")
 
 
 def to_datetime(ts: float | None) -> datetime:
-    return EPOCH if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+    """Unix seconds -> UTC datetime; unknown, NaN or outside DateTime64's years 1900-2299 -> EPOCH."""
+    if ts is None or not TS_RANGE[0] <= ts < TS_RANGE[1]:
+        return EPOCH
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def category_totals(counts: Mapping[str, int]) -> dict[str, int]:
@@ -42,8 +51,16 @@ def category_totals(counts: Mapping[str, int]) -> dict[str, int]:
     return totals
 
 
-def trajectory_row(report: TrajectoryReport) -> tuple[Any, ...]:
-    r = report
+def redacted(report: TrajectoryReport) -> TrajectoryReport:
+    """The report with every signal's snippet and string metadata redacted."""
+    signals = [redact_signal(s) for s in report.signals]
+    if all(a is b for a, b in zip(signals, report.signals, strict=True)):
+        return report
+    return msgspec.structs.replace(report, signals=signals)
+
+
+def trajectory_row(report: TrajectoryReport, *, redact_content: bool = False) -> tuple[Any, ...]:
+    r = redacted(report) if redact_content else report
     return (
         r.id, r.tenant_id, r.agent_id, r.app_id, r.model, r.pipeline_version,
         row_version(r.pipeline_version, r.events, r.final), int(r.final), r.quality,
@@ -53,9 +70,10 @@ def trajectory_row(report: TrajectoryReport) -> tuple[Any, ...]:
     )
 
 
-def signal_rows(report: TrajectoryReport, ts_by_seq: Mapping[int, float | None] | None = None) -> list[tuple[Any, ...]]:
+def signal_rows(report: TrajectoryReport, ts_by_seq: Mapping[int, float | None] | None = None, *,
+                redact_content: bool = False) -> list[tuple[Any, ...]]:
     """One row per signal instance; ``ts`` is its event's time when known, else the record's last."""
-    r = report
+    r = redacted(report) if redact_content else report
     version = row_version(r.pipeline_version, r.events, r.final)
     times = ts_by_seq or {}
     return [
@@ -72,12 +90,24 @@ def _known(ts: float | None, fallback: float | None) -> float | None:
     return fallback if ts is None else ts
 
 
-def event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
+def event_rows(events: Iterable[Event], *, redact_content: bool = False) -> list[tuple[Any, ...]]:
+    payload = _redacted_payload if redact_content else _payload
     return [
         (e.trajectory_id, e.seq, type(e).__struct_config__.tag, to_datetime(e.ts), e.tenant_id, e.agent_id,
-         _json.encode(e).decode())
+         payload(e))
         for e in events
     ]
+
+
+def _payload(event: Event) -> str:
+    return _json.encode(event).decode()
+
+
+def _redacted_payload(event: Event) -> str:
+    """Every string value redacted (texts, results, arguments, attributes); ids and keys kept."""
+    fields = msgspec.to_builtins(event)
+    kept = {name: fields.pop(name) for name in _ID_FIELDS if name in fields}
+    return _json.encode({**kept, **redact_value(fields)}).decode()
 
 
 def timestamps(events: Iterable[Event]) -> dict[str, dict[int, float | None]]:

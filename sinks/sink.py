@@ -27,7 +27,9 @@ TABLES = {
 
 class Sink:
     def __init__(self, make_client: ClientFactory, database: str, *, max_rows: int = 5000,
-                 max_interval: float = 1.0, retries: int = 4, tables: Iterable[str] = tuple(TABLES)) -> None:
+                 max_interval: float = 1.0, retries: int = 4, tables: Iterable[str] = tuple(TABLES),
+                 redact_content: bool = False) -> None:
+        self.redact_content = redact_content  # see sinks/rows.py
         self.holder = ClientHolder(make_client)
         self.writers = {
             table: BatchWriter(self.holder, database, table, columns, max_rows=max_rows,
@@ -46,12 +48,13 @@ class Sink:
     def write_reports(self, reports: Sequence[TrajectoryReport], events: Iterable[Event] | None = None) -> None:
         event_list = list(events or ())
         times = rows.timestamps(event_list)
-        trajectory_rows = [rows.trajectory_row(r) for r in reports]
+        redact = self.redact_content
+        trajectory_rows = [rows.trajectory_row(r, redact_content=redact) for r in reports]
         self._add("trajectories", trajectory_rows)
         self._add("trajectory_versions", trajectory_rows)
         if "signals" in self.writers:
-            self._add("signals", [s for r in reports for s in rows.signal_rows(r, times.get(r.id))])
-        self._add("events", rows.event_rows(event_list))
+            self._add("signals", [s for r in reports for s in rows.signal_rows(r, times.get(r.id), redact_content=redact)])
+        self._add("events", rows.event_rows(event_list, redact_content=redact))
         self.flush_due()
 
     def _add(self, table: str, table_rows: Sequence[rows.Row]) -> None:

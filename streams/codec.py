@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - depends on another engineer's module
 EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY = (
     "empty", "encoding", "json", "schema", "oversize", "mixed_trajectories", "key_mismatch")
 REASONS = (EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY)
+MAX_SEQ = (1 << 63) - 1  # larger seqs cannot be stored (msgpack session state, ClickHouse)
 
 
 class Rejected(msgspec.Struct, frozen=True):
@@ -49,8 +50,18 @@ def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: in
         return Rejected(SCHEMA, str(error))
     except msgspec.DecodeError as error:
         return Rejected(JSON, str(error))
+    except RecursionError:  # msgspec's decoder raises it for very deep nesting, e.g. [[[[...]]]]
+        return Rejected(JSON, "JSON nested too deeply")
     events = decoded if isinstance(decoded, list) else [decoded]
-    return _check_ids(events, key)
+    return _check_seqs(events, isinstance(decoded, list)) or _check_ids(events, key)
+
+
+def _check_seqs(events: list[Event], envelope: bool) -> Rejected | None:
+    for position, event in enumerate(events):
+        if not 0 <= event.seq <= MAX_SEQ:
+            path = f"$[{position}].seq" if envelope else "$.seq"
+            return Rejected(SCHEMA, f"seq {event.seq} outside [0, 2**63 - 1] - at `{path}`")
+    return None
 
 
 def _utf8_problem(value: bytes) -> str:

@@ -16,6 +16,7 @@ from detectors.adapters.base import AdapterError
 _decoder: Final = msgspec.json.Decoder()
 _BYTE_AT: Final = re.compile(r"\(byte (\d+)\)")
 EMPTY_FIX: Final = "pass a file holding at least one trajectory"
+DEEP_FIX: Final = "flatten the nested arrays/objects (a few hundred levels at most)"
 
 
 class Record(NamedTuple):
@@ -31,6 +32,8 @@ def decode_records(data: bytes, source: str) -> list[Record]:
         value = _decoder.decode(data)
     except msgspec.DecodeError as error:
         return _jsonl_records(data, source, error)
+    except RecursionError:  # msgspec raises it for very deep nesting ([[[[...]]]])
+        raise AdapterError("JSON nested too deeply to read", where=source, fix=DEEP_FIX) from None
     return _document_records(value, source)
 
 
@@ -59,6 +62,8 @@ def _jsonl_records(data: bytes, source: str, document_error: msgspec.DecodeError
             if not records:  # not JSONL either: report the document's own error
                 raise _json_error(data, source, document_error) from None
             raise _json_error(line, f"{source}:{line_no}", error, line_no=line_no) from None
+        except RecursionError:
+            raise AdapterError("JSON nested too deeply to read", where=f"{source}:{line_no}", fix=DEEP_FIX) from None
     return records
 
 
