@@ -25,7 +25,7 @@ class Features(msgspec.Struct, kw_only=True):
     assistant_chars: int = 0
     distinct_tools: list[str] = []  # bounded: at most MAX_TOOLS names
     feedback_score: float | None = None
-    first_ts: float | None = None
+    first_ts: float | None = None  # time of the first event (in seq order), None if it has none
     last_ts: float | None = None
 
 
@@ -33,13 +33,12 @@ MAX_TOOLS = 32
 
 
 def update_features(features: Features, view: EventView) -> None:
-    features.events += 1
     ts = view.ts
-    if ts is not None:
-        if features.first_ts is None or ts < features.first_ts:
-            features.first_ts = ts
-        if features.last_ts is None or ts > features.last_ts:
-            features.last_ts = ts
+    if features.events == 0:
+        features.first_ts = ts  # the first event's time: stable, so storage keys never move
+    features.events += 1
+    if ts is not None and (features.last_ts is None or ts > features.last_ts):
+        features.last_ts = ts
     kind = view.kind
     if kind == "user":
         features.user_turns += 1

@@ -150,7 +150,7 @@ class Session:
     def _apply(self, event: Event) -> list[Signal]:
         state = self.state
         state.next_seq = event.seq + 1
-        if not state.meta:
+        if state.features.events == 0:  # identity from the first event only: storage keys never move
             state.meta = _meta(event)
         view = EventView(event, self._attribute(event))
         update_features(state.features, view)

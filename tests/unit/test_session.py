@@ -108,3 +108,17 @@ def test_results_are_attributed_by_call_id_not_to_the_last_call() -> None:
                   R("orphan result without id"))
     report = analyze("t", events, engine=Engine([ToolEcho()]))
     assert [(s.index, s.tool) for s in report.signals] == [(2, "book_hotel"), (3, "get_weather"), (4, "get_weather")]
+
+
+def test_storage_key_fields_never_change_as_the_session_grows() -> None:
+    """tenant/agent/first_ts order ClickHouse rows: a refreshed record must keep them."""
+    events = conv("t", U("hi", agent_id="a1", tenant_id="acme"), A("hello", agent_id="a2"),
+                  U("later", ts=50.0, agent_id="a3"), A("x", ts=10.0))
+    session = Session("t")
+    seen = set()
+    for event in events:
+        session.feed(event)
+        report = session.report()
+        seen.add((report.tenant_id, report.agent_id, report.first_ts))
+    assert seen == {("acme", "a1", None)}
+    assert session.report().last_ts == 50.0
