@@ -11,7 +11,9 @@ Every batch is fully written before the agent takes the next one, and Faust acks
 a batch's messages only when the agent asks for the next batch. So when ClickHouse is down
 (``SinkUnavailable``) the agent keeps the batch, retries with backoff on ``asyncio.sleep`` (the
 event loop, the ingest agent and the web view keep running) and consumption of that topic stops
-at the unwritten batch; it drains once ClickHouse is back. Writes are idempotent (deterministic
+at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile exits
+(code 75) without committing the batch. Known limit: a rebalance during an outage waits for it
+(Faust waits for in-flight messages to be acked before reassigning). Writes are idempotent (deterministic
 row versions and insert dedup tokens), so a batch redelivered after a crash is harmless.
 
 All ClickHouse calls run on ONE thread (``Warehouse.run``): the clients are synchronous, and the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -41,6 +44,7 @@ log = logging.getLogger("signals.sink")
 T = TypeVar("T")
 RECORD_TABLES = ("trajectories", "trajectory_versions", "signals")
 NEVER = float("inf")
+STALLED_EXIT = 75  # EX_TEMPFAIL
 _record_decoder = msgspec.json.Decoder(TrajectoryReport)
 
 
@@ -55,6 +59,7 @@ class Warehouse:
         self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
         self.schema_ready = False
         self.stalled_since: float | None = None
+        self.stopping: Callable[[], bool] = lambda: False
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -73,6 +78,8 @@ class Warehouse:
                 return
             except Exception as error:  # SinkUnavailable, or a connection error from migrate
                 self.stalled(what, error, delay)
+            if self.stopping():
+                abandon(what)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
 
@@ -94,6 +101,14 @@ class Warehouse:
     def close(self) -> None:
         self.reader.close()
         self.executor.shutdown(wait=False)
+
+
+def abandon(what: str) -> None:
+    """Stopping while a batch is unwritten: Faust would wait forever for its acks, and acking it
+    would commit past it. Exit now, uncommitted: the batch is redelivered to the next worker."""
+    log.error("stopping while ClickHouse is unavailable (%s): exiting without committing the unwritten batch", what)
+    logging.shutdown()
+    os._exit(STALLED_EXIT)
 
 
 def newest_records(values: list[bytes]) -> list[TrajectoryReport]:
@@ -142,6 +157,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
         return None
     warehouse = Warehouse(settings.clickhouse_dsn, database_name(None))
     app.warehouse = warehouse
+    warehouse.stopping = lambda: bool(app.should_stop)
     rows = max(1000, settings.sink_batch_max * 4)
     records = SinkWriter(warehouse, warehouse.sink(RECORD_TABLES, rows), "records")
     app.sink_writers = [records]

@@ -96,8 +96,8 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
     assert len(finals) == len(IDS)  # the ingest agent kept running while ClickHouse was down
     time.sleep(3)  # past several commit intervals: nothing may be committed past the unwritten batch
     assert outage.poll() is None, "worker died instead of holding the batch"
-    outage.kill()
-    outage.wait(timeout=30)
+    outage.terminate()
+    assert outage.wait(timeout=60) == 75  # stopped while stalled: exits without committing the batch
     dsn = f"chdb://{tmp_path / 'ch'}"
     url = wait_url(dsn, start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", "--sink-within=0.2"))
     assert wait_landed(url, len(IDS)) == len(IDS)
