@@ -45,6 +45,11 @@ class TriageConfig(msgspec.Struct, frozen=True, kw_only=True):
 DEFAULT_TRIAGE: Final = TriageConfig()
 
 
+def activity(features: Features) -> int:
+    """Messages and tool events: what a reviewer reads (end and feedback markers do not count)."""
+    return features.user_turns + features.assistant_turns + features.tool_calls + features.tool_results
+
+
 def evidence(counts: dict[str, int], features: Features, config: TriageConfig = DEFAULT_TRIAGE) -> dict[str, float]:
     """Each piece of evidence and its contribution to the logit."""
     parts: dict[str, float] = {}
@@ -60,8 +65,9 @@ def evidence(counts: dict[str, int], features: Features, config: TriageConfig = 
         parts["failed_state_changes"] = config.failed_state_change_weight * math.sqrt(features.failed_state_changes)
     if features.retried_state_changes:
         parts["retried_state_changes"] = config.retried_state_change_weight * math.sqrt(features.retried_state_changes)
-    if features.events > 8:
-        parts["length"] = config.length_weight * math.log2(features.events / 8)
+    turns = activity(features)
+    if turns > 8:
+        parts["length"] = config.length_weight * math.log2(turns / 8)
     if features.handoffs:
         parts["handoff"] = config.handoff_weight
     return parts

@@ -58,3 +58,12 @@ def test_report_explains_its_triage_score() -> None:
     assert report.features["state_changes"] == 1 and report.features["failed_state_changes"] == 1
     assert any(reason.startswith("state_changes") for reason in report.reasons)
     assert any(reason.startswith("retried_state_changes") for reason in report.reasons)
+
+
+def test_an_explicit_session_end_does_not_change_the_verdict() -> None:
+    from tests.builders import End
+
+    turns = [spec for i in range(6) for spec in (U(f"step {i} please"), A("ok"))]
+    without = analyze("t", conv("t", *turns))
+    with_end = analyze("t", conv("t", *turns, End()))
+    assert (with_end.triage_score, with_end.quality_score) == (without.triage_score, without.quality_score)
