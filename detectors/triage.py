@@ -26,12 +26,12 @@ ESCALATION: Final = "interaction.disengagement.escalation"
 class TriageConfig(msgspec.Struct, frozen=True, kw_only=True):
     bias: float = -2.0
     category_weights: dict[str, float] = msgspec.field(default_factory=lambda: {
-        "execution.failure": 0.3,
-        "execution.loops": 0.4,
-        "environment.exhaustion": 0.3,
-        "interaction.misalignment": 0.4,
+        "execution.failure": 0.5,
+        "execution.loops": 0.5,
+        "environment.exhaustion": 0.4,
+        "interaction.misalignment": 0.5,
         "interaction.stagnation": 0.3,
-        "interaction.disengagement": 0.4,
+        "interaction.disengagement": 0.5,
         "interaction.satisfaction": 0.0,
     })
     state_change_weight: float = 0.8
