@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
+from clickhouse_connect.driver.exceptions import DatabaseError
+
 from sinks.client import connect
 from sinks.config import chdb_path, resolve_dsn
 from sinks.service import QueryError, execute
@@ -54,8 +56,16 @@ def query(dsn: str | None, op: str, params: dict[str, Any]) -> list[dict[str, An
     client = connect(resolved)
     try:
         return execute(client, op, params)
+    except DatabaseError as error:
+        if any(code in str(error) for code in ("UNKNOWN_DATABASE", "UNKNOWN_TABLE")):
+            raise NotMigrated(f"{resolved} has no signals tables yet") from error
+        raise
     finally:
         client.close()
+
+
+class NotMigrated(LookupError):
+    """The database or its tables do not exist yet (nothing loaded, no migration run)."""
 
 
 def post(url: str, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:

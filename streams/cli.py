@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from streams.errors import CliError
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug or an outage: say what, not a bare traceback
+        if os.environ.get("SIGNALS_DEBUG"):
+            raise
+        print(f"signals {args.command}: unexpected {type(error).__name__}: {error}\n"
+              "  (set SIGNALS_DEBUG=1 for the traceback; please report it if it looks like a bug)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from detectors.adapters import AdapterError, read_trajectories
 from detectors.model import TrajectoryReport
 from detectors.session import analyze
 from sinks.clickhouse import SinkUnavailable
+from sinks.migrate import migrate
 from sinks.sink import Sink
 from streams.commands.migrate import add_connection_args, open_direct
 from streams.errors import CliError
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     client, database = open_direct(args.dsn, args.database)
+    migrate(client, database)  # idempotent: `load` works on a fresh database
     sink = Sink(lambda: client, database)
     start = time.perf_counter()
     try:

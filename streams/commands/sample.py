@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from sinks.gateway import query
+from sinks.gateway import NotMigrated, query
 from sinks.selection import STRATEGIES
 from sinks.service import QueryError
 from streams.commands.migrate import add_connection_args
@@ -43,6 +43,11 @@ def run_query(args: argparse.Namespace, op: str) -> list[dict[str, Any]]:
         return query(args.dsn, op, selection_params(args))
     except QueryError as error:
         raise CliError("valid selection flags", str(error), "see `signals sample --help`") from error
+    except NotMigrated as error:
+        raise CliError("a ClickHouse database holding trajectories", str(error),
+                       "run `signals load FILE` (or `signals migrate` and a worker) first") from error
+    except ConnectionError as error:
+        raise CliError("a reachable ClickHouse or worker", str(error), "check SIGNALS_CLICKHOUSE and the worker") from error
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
