@@ -24,6 +24,7 @@ from detectors.verdict import assess
 
 MAX_OPEN_CALLS = 64  # open tool calls remembered for attribution by call_id
 MAX_REORDER = 256  # events held while waiting for a missing seq
+MAX_REORDER_BYTES = 4 << 20  # ... and their text payload, so a few huge events cannot bloat the state
 MAX_SIGNALS = 500  # signal instances kept in the record (counts stay exact beyond it)
 
 
@@ -91,7 +92,7 @@ class Session:
             return []
         if event.seq > state.next_seq:
             state.pending = sorted([*state.pending, event], key=_seq)
-            if len(state.pending) <= MAX_REORDER:
+            if len(state.pending) <= MAX_REORDER and _payload_bytes(state.pending) <= MAX_REORDER_BYTES:
                 return []
             state.gaps += 1
             state.next_seq = state.pending[0].seq
@@ -194,6 +195,11 @@ class Session:
 
 def _seq(event: Event) -> int:
     return event.seq
+
+
+def _payload_bytes(events: list[Event]) -> int:
+    """Approximate size of buffered events: their text fields (in characters)."""
+    return sum(len(getattr(e, "text", "")) + len(getattr(e, "result", "")) for e in events)
 
 
 def _meta(event: Event) -> dict[str, str]:

@@ -122,3 +122,15 @@ def test_storage_key_fields_never_change_as_the_session_grows() -> None:
         seen.add((report.tenant_id, report.agent_id, report.first_ts))
     assert seen == {("acme", "a1", None)}
     assert session.report().last_ts == 50.0
+
+
+def test_reorder_buffer_is_bounded_in_bytes_not_only_in_events() -> None:
+    from detectors.session import MAX_REORDER_BYTES
+
+    big = "x" * (1 << 20)
+    events = conv("t", U("first"), *[R(big) for _ in range(12)])
+    session = Session("t")
+    for event in events[1:]:  # seq 0 never arrives
+        session.feed(event)
+        assert sum(len(e.result) for e in session.state.pending) <= MAX_REORDER_BYTES  # type: ignore[union-attr]
+    assert session.state.gaps == 1 and session.state.next_seq == 13
