@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 
@@ -19,7 +20,10 @@ from tests.integration.conftest import REPO, final_records, read_topic
 
 pytestmark = pytest.mark.integration
 VERSION = "it-1"
-FIXTURES = ("tests/fixtures/checklist.jsonl", "tests/fixtures/tau_bench_2.json")
+# SIGNALS_PARITY_FILES (paths joined by os.pathsep) replaces the fixtures with other files, e.g. the
+# τ-bench dev file beside the repo: SIGNALS_PARITY_FILES=../shared/data/tau-bench/gpt-4o-airline-dev.json
+FIXTURES = tuple(filter(None, os.environ.get("SIGNALS_PARITY_FILES", "").split(os.pathsep))) or (
+    "tests/fixtures/checklist.jsonl", "tests/fixtures/tau_bench_2.json")
 
 
 def synthetic(count: int, prefix: str = "syn") -> list[Trajectory]:
