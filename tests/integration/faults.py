@@ -1,0 +1,165 @@
+"""Helpers shared by the fault tests (tests/integration/test_fault_*.py).
+
+- ``workload(n)``: varied trajectories and what a clean run gives for them (``expected``);
+- ``produce_in_background``: a steady-rate producer thread (the stream keeps flowing during a fault);
+- ``inspect_chdb(path)``: what a STOPPED worker left in its chDB path, read in a fresh subprocess
+  (chDB allows one data path per process, and the test process may already own another one);
+- ``assert_exactly_once``: nothing lost, nothing doubled, every row final and equal to the clean run;
+- ``group_lag``: committed offsets of a consumer group vs the topic's high watermarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+from detectors.adapters import Trajectory
+from detectors.model import TrajectoryReport
+from detectors.session import analyze
+from streams.codec import encode_report
+from streams.commands.produce import produce, with_end
+from streams.settings import Settings
+from tests.builders import A, C, R, U, conv
+from tests.integration.conftest import REPO
+
+VERSION = "fault-1"
+_report = msgspec.json.Decoder(TrajectoryReport)
+
+
+def workload(count: int, prefix: str) -> list[Trajectory]:
+    """Trajectories of 5-10 events: corrections, failing and repeated tool calls, gratitude."""
+    out = []
+    for i in range(count):
+        tid = f"{prefix}-{i}"
+        specs = [U("Please change my flight to Paris"), A("Which reservation?"),
+                 C("get_reservation", {"id": i % 7}, call_id="c1"),
+                 R("error: reservation not found" if i % 3 == 0 else '{"id": 1, "status": "ok"}', call_id="c1"),
+                 U("No, that's wrong, I said Paris not Rome" if i % 2 else "Thank you so much!"),
+                 C("get_reservation", {"id": i % 7}, call_id="c2"), R("error: timeout", call_id="c2"),
+                 A("Done, your flight is changed."), U("great, thanks"), A("Anything else?")]
+        out.append(Trajectory(id=tid, events=conv(tid, *specs[: 5 + i % 6], start_ts=1_700_000_000.0 + i)))
+    return out
+
+
+def expected(trajectories: list[Trajectory]) -> dict[str, dict[str, Any]]:
+    """Trajectory id -> the final record of a clean batch run (as JSON, like the topic and the table)."""
+    return {t.id: json.loads(encode_report(analyze(t.id, with_end(t), pipeline_version=VERSION)))
+            for t in trajectories}
+
+
+def produce_in_background(kafka: str, topic: str, data: list[Trajectory], rate: float) -> threading.Thread:
+    """One event per message at ``rate`` events/s, on a thread (join it with a timeout)."""
+    settings = Settings.from_env({"kafka": kafka, "topic_events": topic})
+    thread = threading.Thread(target=lambda: asyncio.run(produce(settings, data, batch=1, rate=rate)), daemon=True)
+    thread.start()
+    return thread
+
+
+_INSPECT = """
+import json, sys
+from sinks.client import connect
+from sinks.config import database_name
+db, client = database_name(None), connect(sys.argv[1])
+q = lambda sql: [list(r) for r in client.query(sql).result_rows]
+print(json.dumps({
+  "trajectories": q(f"SELECT trajectory_id, final, record FROM {db}.trajectories FINAL"),
+  "versions": q(f"SELECT trajectory_id, pipeline_version FROM {db}.trajectory_versions FINAL"),
+  "signals": q(f"SELECT trajectory_id, signal_type, idx FROM {db}.signals FINAL"),
+  "events": q(f"SELECT trajectory_id, seq FROM {db}.events FINAL"),
+}))
+"""
+
+
+def inspect_chdb(path: Path) -> dict[str, list[list[Any]]]:
+    """Rows (FINAL) of every table in the chDB path of a worker that has stopped."""
+    done = subprocess.run([sys.executable, "-c", _INSPECT, f"chdb://{path}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def assert_exactly_once(tables: dict[str, list[list[Any]]], data: list[Trajectory]) -> None:
+    """Every trajectory once, final, identical to the clean run; signals and events neither lost nor doubled."""
+    # the clean run as the pipeline carries it (the topic record format; the sink decodes that)
+    want = {t.id: _report.decode(encode_report(analyze(t.id, with_end(t), pipeline_version=VERSION)))
+            for t in data}
+    ids = Counter(row[0] for row in tables["trajectories"])
+    assert not [tid for tid, n in ids.items() if n > 1], "a trajectory has several rows after FINAL"
+    assert sorted(ids) == sorted(want), "trajectories lost or unexpected"
+    for tid, final, record in tables["trajectories"]:
+        assert final == 1, tid
+        assert _report.decode(record) == want[tid], tid  # triage, quality, counts, signals: all identical
+    assert sorted(Counter(row[0] for row in tables["versions"]).values()) == [1] * len(want)
+    got_signals = Counter((tid, kind, idx) for tid, kind, idx in tables["signals"])
+    want_signals = Counter((tid, s.type, s.index) for tid, r in want.items() for s in r.signals)
+    assert got_signals == want_signals  # a Counter: a doubled (trajectory, type, idx) would show
+    got_events = Counter((tid, seq) for tid, seq in tables["events"])
+    assert got_events == Counter((t.id, e.seq) for t in data for e in with_end(t))
+
+
+def group_lag(kafka: str, group: str, topic: str) -> tuple[int, int]:
+    """(sum of committed offsets, sum of high watermarks) of ``group`` on ``topic``."""
+    return asyncio.run(_group_lag(kafka.split("://")[-1], group, topic))
+
+
+async def _group_lag(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        [described] = await admin.describe_topics([topic])
+        partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    done = sum(max(0, m.offset) for tp, m in committed.items() if tp.topic == topic)
+    return done, sum(ends.values())
+
+
+def group_assignments(kafka: str, group: str, topic: str) -> list[set[int]]:
+    """The partitions of ``topic`` assigned to each member of ``group`` (one set per member)."""
+    return asyncio.run(_group_assignments(kafka.split("://")[-1], group, topic))
+
+
+async def _group_assignments(bootstrap: str, group: str, topic: str) -> list[set[int]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    out = []
+    for member in response.groups[0][5]:
+        raw = member[4]
+        assignment = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
+        out.append({p for t, ps in (assignment.assignment if assignment else ()) if t == topic for p in ps})
+    return out
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        time.sleep(poll)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
+    """SIGTERM and wait: a clean shutdown releases the chDB path for ``inspect_chdb``."""
+    proc.terminate()
+    return proc.wait(timeout=timeout)
