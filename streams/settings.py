@@ -60,6 +60,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     kafka_password: str = ""
     kafka_password_file: str = ""
     kafka_ca_file: str = ""
+    # TEST HOOK (fault tests only): while this file exists, every ClickHouse insert of the sink fails
+    # as if the server were unreachable ("writer blocked"); queries and migrations are unaffected.
+    fault_sink_block_file: str = ""
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None,

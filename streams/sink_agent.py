@@ -151,11 +151,29 @@ class SinkWriter:
         self.rows_written += self.sink.flush()
 
 
+class BlockedClient:
+    """TEST HOOK (``SIGNALS_FAULT_SINK_BLOCK_FILE``): inserts fail while ``path`` exists."""
+
+    def __init__(self, client: Any, path: str) -> None:
+        self._client, self._path = client, path
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        if os.path.exists(self._path):
+            raise ConnectionError(f"fault injected: {self._path} exists")
+        return self._client.insert(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | None:
     """The extension: ClickHouse schema at startup, then the records and events agents."""
     if not settings.sink:
         return None
     warehouse = Warehouse(settings.clickhouse_dsn, database_name(None))
+    if block := settings.fault_sink_block_file:
+        make = warehouse.make_client
+        warehouse.make_client = lambda: BlockedClient(make(), block)
     app.warehouse = warehouse
     warehouse.stopping = lambda: bool(app.should_stop)
     rows = max(1000, settings.sink_batch_max * 4)

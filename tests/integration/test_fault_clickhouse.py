@@ -1,0 +1,68 @@
+"""ClickHouse goes away and comes back while the worker keeps running: backpressure, then a full drain.
+
+The outage is the test hook ``SIGNALS_FAULT_SINK_BLOCK_FILE``: while that file exists every insert of
+the worker's sink fails as if the server were unreachable ("writer blocked"); reads still work, so
+the test watches what has landed through the worker's web view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+
+from sinks.gateway import post
+from tests.integration.conftest import final_records, read_topic
+from tests.integration.faults import (
+    VERSION,
+    assert_exactly_once,
+    group_lag,
+    inspect_chdb,
+    produce_in_background,
+    stop,
+    wait_for,
+    workload,
+)
+from tests.integration.test_stream_clickhouse import free_port, wait_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def landed(url: str, ids: list[str]) -> int:
+    with contextlib.suppress(OSError):  # refused, or 503 before the schema exists
+        return int(post(url, "landed", {"ids": ids})[0]["final"])
+    return -1
+
+
+def test_writer_blocked_holds_consumption_and_drains_when_clickhouse_returns(
+        kafka_url, stream_names, start_worker, tmp_path, monkeypatch) -> None:
+    before, during = workload(40, "pre"), workload(80, "out")
+    ids = [t.id for t in before + during]
+    block = tmp_path / "clickhouse-down"
+    monkeypatch.setenv("SIGNALS_FAULT_SINK_BLOCK_FILE", str(block))
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    worker = start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", f"--pipeline-version={VERSION}",
+                          "--sink-within=0.2")
+    url = wait_url(dsn, worker)
+    produce_in_background(kafka_url, stream_names["topic_events"], before, rate=0).join(timeout=60)
+    wait_for(lambda: landed(url, ids) == len(before), 60, "the first trajectories to land")
+
+    block.touch()  # ClickHouse "goes away"
+    produce_in_background(kafka_url, stream_names["topic_events"], during, rate=400).join(timeout=60)
+    read_topic(kafka_url, stream_names["topic_trajectories"],
+               until=lambda ms: len(final_records(ms)) == len(ids))  # ingest keeps running
+    held = group_lag(kafka_url, stream_names["app_id"], stream_names["topic_trajectories"])
+    time.sleep(4)  # several commit intervals and sink retries
+    assert worker.poll() is None, "the worker died instead of holding the batch"
+    assert group_lag(kafka_url, stream_names["app_id"], stream_names["topic_trajectories"]) == held
+    assert held[0] < held[1], "records past the unwritten batch were committed"
+    assert landed(url, ids) == len(before)
+
+    block.unlink()  # ClickHouse is back: the same worker drains the backlog
+    wait_for(lambda: landed(url, ids) == len(ids), 60, "the backlog to drain")
+    wait_for(lambda: all(done == end for done, end in (
+        group_lag(kafka_url, stream_names["app_id"], stream_names[topic])
+        for topic in ("topic_events", "topic_trajectories"))), 60, "the drained offsets to be committed")
+    assert stop(worker) == 0
+    assert_exactly_once(inspect_chdb(tmp_path / "ch"), before + during)
