@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from aiokafka.errors import KafkaConnectionError
+
 from streams.errors import CliError
 
 COMMANDS = (
@@ -39,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CliError as error:
         print(f"signals {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KafkaConnectionError as error:
+        unreachable = CliError("a reachable Kafka broker", f"{error} (from --kafka or SIGNALS_KAFKA)",
+                               "start one with `bash infra/kafka/start.sh`, or point --kafka / SIGNALS_KAFKA at yours")
+        print(f"signals {args.command}: {unreachable}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
