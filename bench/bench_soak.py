@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_soak.py --kafka kafka://127.0.0.1:9092 [--minutes 10] [--rate 2000]
 
 The worker is a subprocess (``--store`` default rocksdb, ClickHouse sink into a temporary chDB
-path). Every ``--every`` seconds it samples the worker's RSS (/proc/<pid>/status VmRSS) and the
+path unless ``--no-sink``). Every ``--every`` seconds it samples the worker's RSS (/proc/<pid>/status VmRSS) and the
 consumer-group lag (end offsets minus committed offsets) on the events and trajectories topics,
 prints a table, then the RSS slope (MB/min, least squares over the run after the first minute) and
 the maximum lag. The claim to check: flat memory, bounded lag. Closed sessions are kept for
@@ -95,22 +95,22 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     return cov / var * 60 if var else 0.0
 
 
-def start_worker(kafka: str, names: dict[str, str], data: Path, store: str) -> subprocess.Popen[bytes]:
+def start_worker(kafka: str, names: dict[str, str], data: Path, store: str, sink: bool) -> subprocess.Popen[bytes]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
     argv = [sys.executable, "-m", "streams.commands.worker", f"--kafka={kafka}", f"--store={store}",
             f"--data-dir={data}", f"--clickhouse=chdb://{data / 'ch'}", "--web-port=0", "--metrics-port=0",
-            "--idle-close=30", *flags]
+            "--idle-close=30", f"--sink={str(sink).lower()}", *flags]
     log = open(data / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
     return subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
 
 
-async def soak(kafka: str, minutes: float, rate: float, every: float, store: str) -> None:
+async def soak(kafka: str, minutes: float, rate: float, every: float, store: str, sink: bool) -> None:
     tag = uuid.uuid4().hex[:8]
     names = {"app_id": f"soak-{tag}", "topic_events": f"soak-ev-{tag}", "topic_signals": f"soak-sig-{tag}",
              "topic_trajectories": f"soak-traj-{tag}", "topic_dlq": f"soak-dlq-{tag}"}
     settings = Settings.from_env({"kafka": kafka, "topic_events": names["topic_events"]})
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        worker = start_worker(kafka, names, Path(tmp), store)
+        worker = start_worker(kafka, names, Path(tmp), store, sink)
         lag = Lag(kafka.split("://")[-1], names["app_id"])
         await asyncio.sleep(6)  # joined and migrated before the stream starts
         await lag.start()
@@ -151,8 +151,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="events per second (one per message)")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--store", default="rocksdb://")
+    parser.add_argument("--no-sink", action="store_true", help="no ClickHouse sink (isolates the ingest agent)")
     args = parser.parse_args()
-    asyncio.run(soak(args.kafka, args.minutes, args.rate, args.every, args.store))
+    asyncio.run(soak(args.kafka, args.minutes, args.rate, args.every, args.store, not args.no_sink))
 
 
 if __name__ == "__main__":
