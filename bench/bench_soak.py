@@ -139,7 +139,8 @@ def report(samples: list[tuple[float, float, int, int]], rate: float) -> None:
     print(f"\nrate {rate:,.0f} events/s, {len(samples)} samples over {samples[-1][0] / 60:.1f} min")
     print(f"RSS: first {samples[0][1]:.1f} MB, last {samples[-1][1]:.1f} MB, max {max(s[1] for s in samples):.1f} MB; "
           f"slope after the first minute {slope_mb_per_min(warm):+.2f} MB/min "
-          f"(whole run {slope_mb_per_min([(t, m) for t, m, _, _ in samples]):+.2f} MB/min)")
+          f"(whole run {slope_mb_per_min([(t, m) for t, m, _, _ in samples]):+.2f} MB/min, "
+          f"second half {slope_mb_per_min([(t, m) for t, m, _, _ in samples[len(samples) // 2:]]):+.2f} MB/min)")
     print(f"lag: events max {max(s[2] for s in samples):,d} (last {samples[-1][2]:,d}), "
           f"records max {max(s[3] for s in samples):,d} (last {samples[-1][3]:,d})")
 
