@@ -2,7 +2,7 @@
 
 A JSONL row starts with ``id, quality, quality_score, triage_score, signals, counts`` (each signal
 with all six keys ``type, index, confidence, snippet, tool, metadata``), then turn/tool counts, and
-``reasons``, ``labels`` (e.g. τ-bench ``reward``) and ``pipeline_version`` when they are set.
+``reasons``, ``features`` (the triage evidence), ``labels`` (e.g. τ-bench ``reward``) and ``pipeline_version`` when they are set.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class ReportRow(msgspec.Struct, kw_only=True, omit_defaults=True):
     tool_calls: int
     tool_errors: int
     reasons: list[str] = []
+    features: dict[str, float] = {}
     labels: dict[str, Any] = {}
     pipeline_version: str = ""
 
@@ -55,7 +56,8 @@ def report_row(report: TrajectoryReport, labels: dict[str, Any] | None = None) -
         triage_score=report.triage_score, signals=[_signal_row(s) for s in report.signals],
         counts=report.counts, events=report.events, user_turns=report.user_turns,
         assistant_turns=report.assistant_turns, tool_calls=report.tool_calls, tool_errors=report.tool_errors,
-        reasons=report.reasons, labels=labels or {}, pipeline_version=report.pipeline_version,
+        reasons=report.reasons, features=report.features, labels=labels or {},
+        pipeline_version=report.pipeline_version,
     )
 
 
