@@ -21,6 +21,7 @@ import msgspec
 from detectors.model import Signal
 
 _VALUE: Final = re.compile(r"\(\?P<VALUE\d*>")
+_DIGIT: Final = re.compile(r"[0-9]")
 _json: Final = msgspec.json.Encoder()
 MAX_DEPTH: Final = 32  # JSON levels walked by redact_value; deeper content is redacted as text
 
@@ -64,9 +65,6 @@ class Rule(msgspec.Struct, frozen=True):
     optional: bool = False
     needs: tuple[str, ...] = ()  # lowercase substrings, one of which every match holds ("digit": any digit)
 
-    def may_match(self, lowered: str, has_digit: bool) -> bool:
-        return not self.needs or any(has_digit if n == "digit" else n in lowered for n in self.needs)
-
 
 def load_rules() -> list[Rule]:
     data = tomllib.loads(files("detectors").joinpath("lexicons/redact.toml").read_text(encoding="utf-8"))
@@ -85,16 +83,34 @@ class Redactor:
         chosen = set(names) if names is not None else {r.name for r in known if not r.optional}
         self.rules = [r for r in known if r.name in chosen]
         self._patterns: dict[tuple[int, ...], re.Pattern[str]] = {}
+        # Each distinct need tested once per text, not once per rule that lists it.
+        by_need: dict[str, set[int]] = {}
+        for position, rule in enumerate(self.rules):
+            for need in rule.needs:
+                by_need.setdefault(need, set()).add(position)
+        self._unconditional = frozenset(i for i, rule in enumerate(self.rules) if not rule.needs)
+        self._digit_rules = frozenset(by_need.pop("digit", ()))
+        self._needs = tuple((need, frozenset(positions)) for need, positions in by_need.items())
 
     def __call__(self, text: str) -> str:
         """``text`` with every match replaced by its rule's placeholder."""
         if not text:
             return text
-        lowered, has_digit = text.lower(), any(d in text for d in "0123456789")
-        active = tuple(i for i, rule in enumerate(self.rules) if rule.may_match(lowered, has_digit))
+        active = self._active(text)
         if not active:
             return text
         return self._pattern(active).sub(self._replace, text)
+
+    def _active(self, text: str) -> tuple[int, ...]:
+        """Positions (in order) of the rules one of whose ``needs`` the text holds."""
+        found = set(self._unconditional)
+        if _DIGIT.search(text):
+            found |= self._digit_rules
+        lowered = text.lower()
+        for need, positions in self._needs:
+            if need in lowered:
+                found |= positions
+        return tuple(sorted(found))
 
     def _pattern(self, active: tuple[int, ...]) -> re.Pattern[str]:
         pattern = self._patterns.get(active)
