@@ -3,7 +3,7 @@
 One normalisation per message (NFKC, casefold, quotes folded, whitespace collapsed, apostrophes
 dropped from tokens so "that's", "that’s" and "thats" are the same token) and one automaton pass
 over the tokens (see detectors/lexicon.py). Clause breaks and the surface spans of tokens are only
-computed when a detector needs them (negation scope, snippets).
+computed when a detector needs them (negation scope, snippets), once per message.
 """
 
 from __future__ import annotations
@@ -64,8 +64,30 @@ def normalize(text: str) -> Text:
     return Text(raw, norm, tokens)
 
 
-def token_spans(text: Text) -> tuple[list[tuple[int, int]], frozenset[int]]:
-    """Character spans of the tokens in ``fold(text.raw)``, and the tokens that end a clause."""
+class _Layout(msgspec.Struct, frozen=True):
+    """Where a message's tokens sit in its folded surface text, and which ones end a clause."""
+
+    surface: str  # fold(text.raw)
+    spans: list[tuple[int, int]]  # character spans of the tokens in ``surface``
+    breaks: frozenset[int]  # indices of tokens followed by clause punctuation
+
+
+# Negation, anchoring and the snippet of one message all ask for the layout of the same Text:
+# a one-entry memo keyed by identity computes it once per message.
+_last_layout: tuple[Text, _Layout] | None = None
+
+
+def _layout(text: Text) -> _Layout:
+    global _last_layout
+    memo = _last_layout
+    if memo is not None and memo[0] is text:
+        return memo[1]
+    layout = _compute_layout(text)
+    _last_layout = (text, layout)
+    return layout
+
+
+def _compute_layout(text: Text) -> _Layout:
     surface = fold(text.raw)
     spans: list[tuple[int, int]] = []
     breaks: set[int] = set()
@@ -80,21 +102,21 @@ def token_spans(text: Text) -> tuple[list[tuple[int, int]], frozenset[int]]:
             spans.append((start + lead, start + max(trail, lead + 1)))
         if spans and word[-1] in _CLAUSE_END:
             breaks.add(len(spans) - 1)
-    return spans, frozenset(breaks)
+    return _Layout(surface, spans, frozenset(breaks))
 
 
 def clause_breaks(text: Text) -> frozenset[int]:
     """Indices of tokens followed by clause punctuation (",", ".", "!", "?", ...)."""
-    return token_spans(text)[1]
+    return _layout(text).breaks
 
 
 def surface(text: Text, start: int, end: int) -> str:
     """The tokens [start, end) as they appear in the message (quotes folded)."""
-    spans, _ = token_spans(text)
+    layout = _layout(text)
+    spans = layout.spans
     if not spans or start >= len(spans):
         return ""
-    folded = fold(text.raw)
-    return folded[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+    return layout.surface[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
 
 
 def find_phrases(text: Text) -> list[PhraseHit]:
