@@ -34,7 +34,7 @@ from faust.streams import _current_event
 
 from detectors.model import Event, SessionEnd, Signal
 from detectors.session import DEFAULT_ENGINE, Engine, Session
-from streams.codec import Rejected, decode, encode_report, encode_signal
+from streams.codec import Rejected, decode, dlq_headers, encode_report, encode_signal
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics, declare
@@ -152,11 +152,7 @@ class Ingest:
 
     async def reject(self, message: Any, rejected: Rejected) -> None:
         headers = [*(message.headers or ()),
-                   ("x-error-reason", rejected.reason.encode()),
-                   ("x-error-detail", rejected.detail.encode("utf-8", "replace")[:1000]),
-                   ("x-source-topic", message.topic.encode()),
-                   ("x-source-partition", str(message.partition).encode()),
-                   ("x-source-offset", str(message.offset).encode())]
+                   *dlq_headers(rejected, message.topic, message.partition, message.offset)]
         await self.app.producer.send(self.topics.dlq.get_topic_name(), message.key, message.value,
                                      None, None, headers)
         self.metrics.rejected.labels(rejected.reason).inc()

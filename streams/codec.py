@@ -12,11 +12,7 @@ from typing import Any
 import msgspec
 
 from detectors.model import Event, Signal, TrajectoryReport
-
-try:  # the `signals analyze` output row, when that module exists
-    from streams.output import report_row as _report_row
-except ImportError:  # pragma: no cover - depends on another engineer's module
-    _report_row = None
+from streams.output import report_row
 
 # Rejection reasons (the `x-error-reason` header and the rejected_total{reason} label).
 EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY = (
@@ -54,6 +50,15 @@ def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: in
         return Rejected(JSON, "JSON nested too deeply")
     events = decoded if isinstance(decoded, list) else [decoded]
     return _check_seqs(events, isinstance(decoded, list)) or _check_ids(events, key)
+
+
+def dlq_headers(rejected: Rejected, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    """The ``x-error-*`` / ``x-source-*`` headers of a rejected message sent to the DLQ."""
+    return [("x-error-reason", rejected.reason.encode()),
+            ("x-error-detail", rejected.detail.encode("utf-8", "replace")[:1000]),
+            ("x-source-topic", topic.encode()),
+            ("x-source-partition", str(partition).encode()),
+            ("x-source-offset", str(offset).encode())]
 
 
 def _check_seqs(events: list[Event], envelope: bool) -> Rejected | None:
@@ -117,9 +122,7 @@ STREAM_FIELDS = ("pipeline_version", "final", "agent_id", "app_id", "tenant_id",
 def encode_report(report: TrajectoryReport) -> bytes:
     """The trajectory record as `signals analyze` prints it, plus the streaming fields
     (``pipeline_version``, ``final``, agent/app/tenant/model, first/last event ts)."""
-    if _report_row is None:
-        return _encoder.encode(report)
-    record = msgspec.to_builtins(_report_row(report))
+    record = msgspec.to_builtins(report_row(report))
     record.update((name, getattr(report, name)) for name in STREAM_FIELDS)
     return _encoder.encode(record)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from detectors.model import Event, TrajectoryReport
 from sinks.sink import Sink
-from streams.codec import Rejected, encode_report, encode_signal
+from streams.codec import Rejected, dlq_headers, encode_report, encode_signal
 from streams.settings import Settings
 from streams.topics import client_options
 
@@ -91,11 +91,7 @@ class DlqOutput(Publisher):
 
     def reject(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
                rejected: Rejected) -> None:
-        headers = [("x-error-reason", rejected.reason.encode()),
-                   ("x-error-detail", rejected.detail.encode("utf-8", "replace")[:1000]),
-                   ("x-source-topic", self.settings.topic_events.encode()),
-                   ("x-source-partition", str(partition).encode()),
-                   ("x-source-offset", str(offset).encode()), ("x-replay", b"1")]
+        headers = [*dlq_headers(rejected, self.settings.topic_events, partition, offset), ("x-replay", b"1")]
         self.pending.append((self.settings.topic_dlq, key, value, headers))
 
 
