@@ -74,14 +74,12 @@ class ErrorClassifier:
         if known is False:
             return None
         text = cap(event.result, self.max_scan_chars)
-        if known is None:
-            if not self.shape.match(text) and len(text) > self.max_plain_chars:
-                return None
-            scan = self.table.scan(text)
-            if not self.shape.match(text) and not 0 <= scan.first_strong <= self.head_chars:
-                return None
-        else:
-            scan = self.table.scan(text)
+        evident = known is True or self.shape.match(text) is not None  # by structure or by shape
+        if not evident and len(text) > self.max_plain_chars:
+            return None
+        scan = self.table.scan(text)
+        if not evident and not 0 <= scan.first_strong <= self.head_chars:
+            return None
         return self._decide(scan, status)
 
     def _structure(self, event: ToolResult) -> tuple[bool | None, int | None]:
