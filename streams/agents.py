@@ -168,6 +168,7 @@ class Ingest:
 
     async def tick_quiet_partitions(self) -> None:
         now, name = time.time(), self.topics.events.get_topic_name()
+        self.metrics.open_sessions.set(self.tracker.open_count())
         for tp in self.app.consumer.assignment():
             if tp.topic != name:
                 continue

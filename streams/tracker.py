@@ -59,6 +59,10 @@ class Tracker:
     def has_open(self, partition: int) -> bool:
         return any(e.partition == partition and not e.closed for e in self.entries.values())
 
+    def open_count(self) -> int:
+        """Open sessions on every partition (the ``signals_open_sessions`` gauge)."""
+        return sum(not e.closed for e in self.entries.values())
+
     def expired(self, partition: int, now: float, retention_s: float) -> list[bytes]:
         """Sessions of ``partition`` closed longer ago than ``retention_s`` (state may be dropped)."""
         out, closed = [], self._closed.get(partition, deque())
