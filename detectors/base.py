@@ -8,14 +8,12 @@ state between events, so the same detector runs in a notebook, a batch job or a 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 
 from detectors.model import Event, Signal, ToolCall, ToolResult
-
-if TYPE_CHECKING:
-    from detectors.text import PhraseHit, Text
+from detectors.text import PhraseHit, Text, find_phrases, normalize
 
 
 class CallRef(msgspec.Struct, array_like=True):
@@ -56,15 +54,11 @@ class EventView:
     @cached_property
     def text(self) -> Text:
         """Normalised message text (user and assistant messages; empty for other kinds)."""
-        from detectors.text import normalize
-
         return normalize(getattr(self.event, "text", "") or "")
 
     @cached_property
     def hits(self) -> list[PhraseHit]:
         """Every lexicon phrase found in the text, from one automaton pass."""
-        from detectors.text import find_phrases
-
         return find_phrases(self.text)
 
 
