@@ -67,10 +67,6 @@ def report_to_dict(report: TrajectoryReport, labels: dict[str, Any] | None = Non
     return row
 
 
-def encode_row(row: ReportRow) -> bytes:
-    return _encoder.encode(row)
-
-
 def write_jsonl(rows: Iterable[ReportRow], out: TextIO | None = None) -> int:
     """One JSON object per line; returns the number written."""
     stream = out or sys.stdout

@@ -64,8 +64,10 @@ class Warehouse:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
-    def sink(self, tables: tuple[str, ...], max_rows: int) -> Sink:
-        # batches are cut by the agent (take + within), so the sink never flushes on its own
+    def sink(self, tables: tuple[str, ...], batch_max: int) -> Sink:
+        """A sink for one agent's tables, inserting at most max(1000, 4 x batch_max) rows at a time.
+        Batches are cut by the agent (take + within), so the sink never flushes on its own."""
+        max_rows = max(1000, batch_max * 4)
         return Sink(self.make_client, self.database, max_rows=max_rows, max_interval=NEVER, tables=tables)
 
     async def until_done(self, what: str, call: Callable[[], Any]) -> None:
@@ -176,8 +178,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
         warehouse.make_client = lambda: BlockedClient(make(), block)
     app.warehouse = warehouse
     warehouse.stopping = lambda: bool(app.should_stop)
-    rows = max(1000, settings.sink_batch_max * 4)
-    records = SinkWriter(warehouse, warehouse.sink(RECORD_TABLES, rows), "records")
+    records = SinkWriter(warehouse, warehouse.sink(RECORD_TABLES, settings.sink_batch_max), "records")
     app.sink_writers = [records]
 
     @app.agent(topics.trajectories, name="clickhouse-records")
@@ -188,6 +189,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
 
     if settings.sink_events:
         _register_events(app, topics, settings, warehouse)
+
     @app.on_before_shutdown.connect
     async def close_warehouse(app: Any, **kwargs: Any) -> None:
         warehouse.close()
@@ -196,7 +198,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
 
 
 def _register_events(app: Any, topics: Topics, settings: Settings, warehouse: Warehouse) -> None:
-    events = SinkWriter(warehouse, warehouse.sink(("events",), max(1000, settings.sink_batch_max * 4)), "events")
+    events = SinkWriter(warehouse, warehouse.sink(("events",), settings.sink_batch_max), "events")
     app.sink_writers.append(events)
 
     @app.agent(topics.events, name="clickhouse-events")
