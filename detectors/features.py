@@ -47,17 +47,20 @@ def update_features(features: Features, view: EventView) -> None:
         features.assistant_turns += 1
         features.assistant_chars += len(view.event.text)  # type: ignore[union-attr]
     elif kind == "tool_call":
-        features.tool_calls += 1
-        tool = view.tool
-        if tool and tool not in features.distinct_tools and len(features.distinct_tools) < MAX_TOOLS:
-            features.distinct_tools.append(tool)
-        features.handoffs += is_handoff(tool)
-        features.retried_state_changes += features.failed_state_changes > 0 and is_mutating(tool)
+        _count_call(features, view.tool)
     elif kind == "tool_result":
         assert isinstance(view.event, ToolResult)
         _count_result(features, result_is_error(view.event), is_mutating(view.tool))
     elif kind == "feedback":
         features.feedback_score = view.event.score  # type: ignore[union-attr]
+
+
+def _count_call(features: Features, tool: str) -> None:
+    features.tool_calls += 1
+    if tool and tool not in features.distinct_tools and len(features.distinct_tools) < MAX_TOOLS:
+        features.distinct_tools.append(tool)
+    features.handoffs += is_handoff(tool)
+    features.retried_state_changes += features.failed_state_changes > 0 and is_mutating(tool)
 
 
 def _count_result(features: Features, failed: bool, mutating: bool) -> None:
