@@ -94,8 +94,7 @@ class Session:
             state.pending = sorted([*state.pending, event], key=_seq)
             if len(state.pending) <= MAX_REORDER and _payload_bytes(state.pending) <= MAX_REORDER_BYTES:
                 return []
-            state.gaps += 1
-            state.next_seq = state.pending[0].seq
+            self._give_up_gap()
             out: list[Signal] = []  # the event is buffered: the loop below applies it in order
         else:
             out = self._apply(event)
@@ -109,8 +108,7 @@ class Session:
         if state.closed:
             return []
         while state.pending:  # missing events will not come: apply what we have
-            state.gaps += 1
-            state.next_seq = state.pending[0].seq
+            self._give_up_gap()
             self._apply(state.pending.pop(0))
         state.closed = True
         features = state.features
@@ -148,6 +146,12 @@ class Session:
         )
 
     # -- internals -----------------------------------------------------------------------
+    def _give_up_gap(self) -> None:
+        """Stop waiting for the missing seqs before the lowest buffered event."""
+        state = self.state
+        state.gaps += 1
+        state.next_seq = state.pending[0].seq
+
     def _apply(self, event: Event) -> list[Signal]:
         state = self.state
         state.next_seq = event.seq + 1
