@@ -129,6 +129,3 @@ def _position(hit: PhraseHit) -> tuple[int, int]:
 def matcher() -> Matcher:
     return Matcher(*load())
 
-
-def words() -> Words:
-    return matcher().words
