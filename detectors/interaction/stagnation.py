@@ -3,7 +3,8 @@
 repetition: each user or assistant message is compared with the last ``window`` messages of the
 same role (compact fingerprints, not texts). Exact = same token sequence; near_duplicate = token-set
 Jaccard >= ``near_duplicate`` (reordered or lightly edited). Messages with fewer than ``min_tokens``
-tokens and fewer than ``min_content`` content words ("ok", "yes please") are not checked.
+tokens and fewer than ``min_content`` content words ("ok", "yes please") are not checked, nor is a
+user message opening with a confirmation ("yes, ...") that has fewer than ``min_content`` of them.
 
 dragging fires at most once per trajectory, on the event where the first rule holds:
 - turns: the ``max_turns``-th user message (the reference fires at 10 user turns);
