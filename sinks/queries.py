@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from sinks.sampling import sample
-from sinks.selection import Selection, where
+from sinks.selection import Selection, source_table, where
 from sinks.version import rank_of
 
 _json = msgspec.json.Decoder()
@@ -20,12 +20,11 @@ def export(client: Any, selection: Selection, database: str) -> list[Row]:
     ids = [row["id"] for row in picked]
     if not ids:
         return []
-    table = "trajectory_versions" if selection.pipeline_version else "trajectories"
     version_filter = "AND pipeline_version = {pv:String}" if selection.pipeline_version else ""
     params = {"ids": ids, "pv": selection.pipeline_version}
     records = dict(client.query(
-        f"SELECT trajectory_id, record FROM {database}.{table} FINAL WHERE trajectory_id IN {{ids:Array(String)}} "
-        f"{version_filter}", parameters=params).result_rows)
+        f"SELECT trajectory_id, record FROM {source_table(selection, database)} "
+        f"WHERE trajectory_id IN {{ids:Array(String)}} {version_filter}", parameters=params).result_rows)
     events, signals = _events(client, database, ids), _signals(client, database, ids)
     return [_bundle(row, records.get(row["id"]), events, signals) for row in picked]
 

@@ -48,13 +48,14 @@ class Sink:
     def write_reports(self, reports: Sequence[TrajectoryReport], events: Iterable[Event] | None = None) -> None:
         event_list = list(events or ())
         times = rows.timestamps(event_list)
-        redact = self.redact_content
-        trajectory_rows = [rows.trajectory_row(r, redact_content=redact) for r in reports]
+        if self.redact_content:  # once per report, for its trajectory row and its signal rows
+            reports = [rows.redacted(r) for r in reports]
+        trajectory_rows = [rows.trajectory_row(r) for r in reports]
         self._add("trajectories", trajectory_rows)
         self._add("trajectory_versions", trajectory_rows)
         if "signals" in self.writers:
-            self._add("signals", [s for r in reports for s in rows.signal_rows(r, times.get(r.id), redact_content=redact)])
-        self._add("events", rows.event_rows(event_list, redact_content=redact))
+            self._add("signals", [s for r in reports for s in rows.signal_rows(r, times.get(r.id))])
+        self._add("events", rows.event_rows(event_list, redact_content=self.redact_content))
         self.flush_due()
 
     def _add(self, table: str, table_rows: Sequence[rows.Row]) -> None:

@@ -80,3 +80,21 @@ def test_outage_raises_typed_error_keeps_batch_and_same_token_later():
     assert w.flush() == 3 and w.healthy
     assert client.inserts[0][2] == token_before  # the kept batch is retried as the same batch
     assert [rows for _, rows, _ in client.inserts] == [[(1,), (2,)], [(3,)]]
+
+
+def test_sink_redact_content_hides_personal_data_in_every_table():
+    from detectors.model import Signal, UserMessage
+    from detectors.session import analyze
+    from sinks.sink import Sink
+
+    event = UserMessage(trajectory_id="t", seq=0, text="reach me at jane@corp.com")
+    report = analyze("t", [event])
+    report.signals = [Signal(type="interaction.disengagement.quit", index=0, snippet="mail jane@corp.com")]
+    for redact in (False, True):
+        client = FakeClient()
+        sink = Sink(lambda c=client: c, "db", redact_content=redact)
+        sink.write_reports([report], [event])
+        sink.flush()
+        stored = {table: repr(rows) for table, rows, _ in client.inserts}
+        assert set(stored) == {"trajectories", "trajectory_versions", "signals", "events"}
+        assert all(("jane@corp.com" in text) is not redact for text in stored.values())
