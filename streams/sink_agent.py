@@ -51,8 +51,9 @@ _record_decoder = msgspec.json.Decoder(TrajectoryReport)
 class Warehouse:
     """The worker's ClickHouse: DSN, database, a reader client and the one thread for all calls."""
 
-    def __init__(self, dsn: str, database: str, *, initial_backoff: float = 0.5, max_backoff: float = 15.0) -> None:
-        self.dsn, self.database = resolve_dsn(dsn), database
+    def __init__(self, dsn: str, database: str, *, initial_backoff: float = 0.5, max_backoff: float = 15.0,
+                 redact_content: bool = False) -> None:
+        self.dsn, self.database, self.redact_content = resolve_dsn(dsn), database, redact_content
         self.make_client = factory(self.dsn)
         self.reader = ClientHolder(self.make_client)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
@@ -68,7 +69,8 @@ class Warehouse:
         """A sink for one agent's tables, inserting at most max(1000, 4 x batch_max) rows at a time.
         Batches are cut by the agent (take + within), so the sink never flushes on its own."""
         max_rows = max(1000, batch_max * 4)
-        return Sink(self.make_client, self.database, max_rows=max_rows, max_interval=NEVER, tables=tables)
+        return Sink(self.make_client, self.database, max_rows=max_rows, max_interval=NEVER, tables=tables,
+                    redact_content=self.redact_content)
 
     async def until_done(self, what: str, call: Callable[[], Any]) -> None:
         """Run ``call`` on the ClickHouse thread until it succeeds, backing off on failures."""
@@ -172,7 +174,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
     """The extension: ClickHouse schema at startup, then the records and events agents."""
     if not settings.sink:
         return None
-    warehouse = Warehouse(settings.clickhouse_dsn, database_name(None))
+    warehouse = Warehouse(settings.clickhouse_dsn, database_name(None), redact_content=settings.redact_content)
     if block := settings.fault_sink_block_file:
         make = warehouse.make_client
         warehouse.make_client = lambda: BlockedClient(make(), block)

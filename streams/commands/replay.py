@@ -98,14 +98,14 @@ def _outputs(args: argparse.Namespace, settings: Any) -> tuple[list[Any], list[A
     if args.output == "topic":
         publishers.append(TopicOutput(settings))
         return publishers, publishers
-    return [clickhouse_output(args.dsn, args.database), *publishers], publishers
+    return [clickhouse_output(args.dsn, args.database, settings.redact_content), *publishers], publishers
 
 
-def clickhouse_output(dsn: str | None, database: str | None) -> ClickHouseOutput:
+def clickhouse_output(dsn: str | None, database: str | None, redact_content: bool = False) -> ClickHouseOutput:
     resolved = resolve_dsn(dsn)
     if worker_url(resolved):
         raise CliError("exclusive access to the embedded ClickHouse path",
                        f"a running worker holding {resolved} (see {WORKER_FILE} there)",
                        "use --output topic: the worker's sink agent then writes the replayed records")
     client, db = open_direct(dsn, database)
-    return ClickHouseOutput(Sink(lambda: client, db))
+    return ClickHouseOutput(Sink(lambda: client, db, redact_content=redact_content))
