@@ -5,7 +5,8 @@
 - ``inspect_chdb(path)``: what a STOPPED worker left in its chDB path, read in a fresh subprocess
   (chDB allows one data path per process, and the test process may already own another one);
 - ``assert_exactly_once``: nothing lost, nothing doubled, every row final and equal to the clean run;
-- ``group_lag``: committed offsets of a consumer group vs the topic's high watermarks.
+- ``group_lag``: committed offsets of a consumer group vs the topic's high watermarks;
+- ``wait_joined``: the worker owns events partitions (instead of sleeping until it probably does).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import KafkaError
 
 from detectors.adapters import Trajectory
 from detectors.model import TrajectoryReport
@@ -150,6 +152,18 @@ async def _group_assignments(bootstrap: str, group: str, topic: str) -> list[set
         assignment = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
         out.append({p for t, ps in (assignment.assignment if assignment else ()) if t == topic for p in ps})
     return out
+
+
+def wait_joined(kafka: str, names: dict[str, str], timeout: float = 60.0) -> None:
+    """Wait until the worker group (``names["app_id"]``) owns partitions of the events topic."""
+    wait_for(lambda: _owns_events(kafka, names), timeout, "the worker to join its group and own events partitions")
+
+
+def _owns_events(kafka: str, names: dict[str, str]) -> bool:
+    try:
+        return any(group_assignments(kafka, names["app_id"], names["topic_events"]))
+    except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+        return False
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.5) -> None:

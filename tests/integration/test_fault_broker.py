@@ -30,6 +30,7 @@ from tests.integration.faults import (
     produce_in_background,
     stop,
     wait_for,
+    wait_joined,
     workload,
 )
 
@@ -78,7 +79,7 @@ def test_broker_stopped_mid_stream_and_restarted_worker_recovers(own_broker, str
     with open(tmp_path / "worker.log", "wb") as log:
         worker = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
-            time.sleep(5)  # joined before the stream starts
+            wait_joined(kafka, stream_names)  # before the stream starts
             producer = produce_in_background(kafka, stream_names["topic_events"], data, rate=100)
             read_topic(kafka, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 10)
             own_broker.stop()  # mid-stream: events still coming, records to publish, batches to commit

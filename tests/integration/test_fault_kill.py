@@ -20,6 +20,7 @@ from tests.integration.faults import (
     produce_in_background,
     stop,
     wait_for,
+    wait_joined,
     workload,
 )
 
@@ -38,7 +39,7 @@ def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
     flags = ("--store=rocksdb://", f"--clickhouse=chdb://{tmp_path / 'ch'}", f"--pipeline-version={VERSION}",
              "--session-timeout=8", "--sink-within=0.2")
     first = start_worker(*flags)
-    time.sleep(4)  # joined before the stream starts
+    wait_joined(kafka_url, stream_names)  # before the stream starts
     producer = produce_in_background(kafka_url, stream_names["topic_events"], data, rate=250)
     read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 30)
     first.kill()  # SIGKILL while events keep arriving: no commit, no flush, rocksdb not closed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import pytest
 
@@ -16,6 +15,7 @@ from streams.commands.produce import produce, with_end
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 from tests.integration.conftest import final_records, read_topic
+from tests.integration.faults import wait_joined
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_sigkill_and_restart_yield_identical_final_records(kafka_url, stream_nam
             for t in data}
     settings = Settings.from_env({"kafka": kafka_url, "topic_events": stream_names["topic_events"]})
     first = start_worker("--pipeline-version=r", "--session-timeout=8")
-    time.sleep(4)  # let it join before producing
+    wait_joined(kafka_url, stream_names)  # before producing
     producer = threading.Thread(target=lambda: asyncio.run(produce(settings, data, batch=1, rate=150)))
     producer.start()
     read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 10)
