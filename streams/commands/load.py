@@ -13,6 +13,7 @@ from sinks.migrate import migrate
 from sinks.sink import Sink
 from streams.commands.migrate import add_connection_args, open_direct
 from streams.errors import CliError
+from streams.settings import Settings
 
 CHUNK = 1000  # reports handed to the sink at a time (the sink batches per table on its own)
 
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     client, database = open_direct(args.dsn, args.database)
     migrate(client, database)  # idempotent: `load` works on a fresh database
-    sink = Sink(lambda: client, database)
+    sink = Sink(lambda: client, database, redact_content=Settings.from_env().redact_content)
     start = time.perf_counter()
     try:
         trajectories, signals = load_paths(sink, args.paths, args.pipeline_version)

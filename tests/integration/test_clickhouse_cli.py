@@ -34,3 +34,14 @@ def test_load_on_a_fresh_database_then_sample_and_stats(capsys) -> None:
     assert set(rows[0]) >= {"id", "pipeline_version", "triage_score", "quality", "signal_types", "reason"}
     assert main(["stats", *args]) == 0
     assert "severe" in capsys.readouterr().out
+
+
+def test_load_honours_signals_redact_content(tmp_path, monkeypatch, capsys) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"kind": "user", "trajectory_id": "pii-1", "seq": 0, "text": "mail me at jane@corp.com"}\n')
+    args = ["--dsn", chdb_dsn(), "--database", fresh_database()]
+    monkeypatch.setenv("SIGNALS_REDACT_CONTENT", "1")
+    assert main(["load", *args, str(path)]) == 0
+    assert main(["export", *args, "--strategy", "random", "--n", "1", "--out", "-"]) == 0
+    exported = capsys.readouterr().out
+    assert "pii-1" in exported and "[email]" in exported and "jane@corp.com" not in exported
