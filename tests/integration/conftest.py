@@ -33,6 +33,13 @@ def _reachable(url: str) -> bool:
         return False
 
 
+def broker_env(port: int, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for infra/kafka/start.sh: both ports set explicitly, so a KAFKA_CONTROLLER_PORT
+    inherited from the caller (.ci/run exports its own broker's) never collides."""
+    return {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(port + 1),
+            "KAFKA_DATA_DIR": str(data_dir), **extra}
+
+
 def _free_port_pair() -> int:
     for _ in range(50):
         with socket.socket() as first:
@@ -56,7 +63,7 @@ def kafka_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     port = _free_port_pair()
-    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path_factory.mktemp("kafka"))}
+    env = broker_env(port, tmp_path_factory.mktemp("kafka"))
     try:
         subprocess.run(["bash", str(REPO / "infra/kafka/start.sh")], env=env, check=True,
                        capture_output=True, text=True, timeout=600)

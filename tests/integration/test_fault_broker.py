@@ -6,7 +6,6 @@ stopping it harms nobody; the worker is NOT restarted by the test: it must survi
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from tests.integration.conftest import (
     REPO,
     _free_port_pair,
     _unavailable,
+    broker_env,
     final_records,
     read_topic,
     worker_argv,
@@ -41,8 +41,7 @@ class Broker:
     def __init__(self, data_dir: Path) -> None:
         port = _free_port_pair()
         self.url = f"kafka://127.0.0.1:{port}"
-        self.env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(data_dir),
-                    "KAFKA_HEAP_OPTS": "-Xmx512m -Xms128m"}
+        self.env = broker_env(port, data_dir, KAFKA_HEAP_OPTS="-Xmx512m -Xms128m")
 
     def start(self) -> None:
         subprocess.run(["bash", str(REPO / "infra/kafka/start.sh")], env=self.env, check=True,
