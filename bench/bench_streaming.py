@@ -138,7 +138,8 @@ async def latency(kafka: str, rate: float, seconds: float) -> None:
         try:
             await asyncio.sleep(12)  # join the group before producing
             summary = await produce(settings, data, batch=1, rate=rate)
-            inputs = await read_until(kafka, topics["topic_events"], lambda ms: len(ms) >= summary.messages, 120)
+            inputs = await read_until(kafka, topics["topic_events"],  # the worker's ticks (empty) don't count
+                                      lambda ms: sum(1 for m in ms if m.value) >= summary.messages, 120)
             expected_finals = len(data)
             signals = await read_until(kafka, topics["topic_signals"], lambda ms: False, timeout=8)
             records = await read_until(kafka, topics["topic_trajectories"],
