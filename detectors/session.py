@@ -16,7 +16,7 @@ import msgspec
 
 from detectors.base import CallRef, CloseView, Detector, EventView
 from detectors.features import Features, update_features
-from detectors.model import Event, Signal, ToolCall, ToolResult, TrajectoryReport
+from detectors.model import Event, SessionEnd, Signal, ToolCall, ToolResult, TrajectoryReport
 from detectors.redact import redact_signal
 from detectors.registry import DEFAULT_DETECTORS
 from detectors.tools import args_key
@@ -32,6 +32,7 @@ class SessionState(msgspec.Struct, kw_only=True):
     trajectory_id: str
     next_seq: int = 0
     closed: bool = False
+    ended: bool = False  # a SessionEnd event has been applied (in seq order): time to close
     gaps: int = 0
     duplicates: int = 0
     meta: dict[str, str] = {}
@@ -158,6 +159,7 @@ class Session:
         if state.features.events == 0:  # identity from the first event only: storage keys never move
             state.meta = _meta(event)
         view = EventView(event, self._attribute(event))
+        state.ended = state.ended or isinstance(event, SessionEnd)
         update_features(state.features, view)
         out: list[Signal] = []
         detectors, det_states = self.engine.detectors, state.detectors

@@ -32,7 +32,7 @@ import msgspec
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from detectors.model import Event, SessionEnd, Signal
+from detectors.model import Event, Signal
 from detectors.session import DEFAULT_ENGINE, Engine, Session
 from streams.codec import Rejected, decode, dlq_headers, encode_report, encode_signal
 from streams.metrics import Metrics
@@ -105,9 +105,8 @@ class Ingest:
         _current_event.set(weakref.ref(event))  # table writes go to this message's partition
         session = self.load(key, events[0].trajectory_id)
         state = session.state
-        ending = any(isinstance(e, SessionEnd) for e in (*state.pending, *events))
         signals = [s for e in events for s in session.feed(e)]
-        if ending and not state.closed and not any(isinstance(p, SessionEnd) for p in state.pending):
+        if state.ended and not state.closed:
             signals += session.close()
             self.metrics.closed.labels("end").inc()
         await self.store_and_publish(key, event.message.partition, session, signals, now)

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import msgspec
 
-from detectors.model import Event, SessionEnd, TrajectoryReport
+from detectors.model import Event, TrajectoryReport
 from detectors.session import DEFAULT_ENGINE, Engine, Session
 from streams.codec import Rejected, decode
 from streams.tracker import Tracker
@@ -99,13 +99,12 @@ class Replayer:
 
     def _feed(self, tid: str, item: Open, events: list[Event]) -> None:
         state = item.session.state
-        ending = any(isinstance(e, SessionEnd) for e in (*state.pending, *events))
         for event in events:
             self.tracker.observe(item.partition, event.ts)
             item.min_seq = min(item.min_seq, event.seq)
             item.session.feed(event)
         item.events += events
-        if ending and not any(isinstance(p, SessionEnd) for p in state.pending):
+        if state.ended:
             self._close(tid, item)
         else:
             self.tracker.update(tid.encode(), item.partition, state.features.last_ts, 0.0, closed=False)
