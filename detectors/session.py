@@ -9,6 +9,7 @@ Ordering rules (the same live, in replay and offline):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,7 +40,8 @@ class SessionState(msgspec.Struct, kw_only=True):
     features: Features = msgspec.field(default_factory=Features)
     open_calls: dict[str, CallRef] = {}
     last_call: CallRef | None = None
-    pending: list[Event] = []
+    pending: list[Event] = []  # events ahead of next_seq, sorted by seq
+    pending_bytes: int = 0  # their encoded size
     signals: list[Signal] = []
     counts: dict[str, int] = {}
     detectors: Sequence[Any] = ()  # one state struct per detector, in registry order
@@ -92,15 +94,16 @@ class Session:
             state.duplicates += 1
             return []
         if event.seq > state.next_seq:
-            state.pending = sorted([*state.pending, event], key=_seq)
-            if len(state.pending) <= MAX_REORDER and _payload_bytes(state.pending) <= MAX_REORDER_BYTES:
+            bisect.insort(state.pending, event, key=_seq)
+            state.pending_bytes += _size(event)
+            if len(state.pending) <= MAX_REORDER and state.pending_bytes <= MAX_REORDER_BYTES:
                 return []
             self._give_up_gap()
             out: list[Signal] = []  # the event is buffered: the loop below applies it in order
         else:
             out = self._apply(event)
         while state.pending and state.pending[0].seq == state.next_seq:
-            out += self._apply(state.pending.pop(0))
+            out += self._apply(self._pop_pending())
         return out
 
     def close(self) -> list[Signal]:
@@ -110,7 +113,7 @@ class Session:
             return []
         while state.pending:  # missing events will not come: apply what we have
             self._give_up_gap()
-            self._apply(state.pending.pop(0))
+            self._apply(self._pop_pending())
         state.closed = True
         features = state.features
         close = CloseView(last_index=state.next_seq - 1, last_ts=features.last_ts, user_turns=features.user_turns)
@@ -147,6 +150,12 @@ class Session:
         )
 
     # -- internals -----------------------------------------------------------------------
+    def _pop_pending(self) -> Event:
+        state = self.state
+        event = state.pending.pop(0)
+        state.pending_bytes -= _size(event)
+        return event
+
     def _give_up_gap(self) -> None:
         """Stop waiting for the missing seqs before the lowest buffered event."""
         state = self.state
@@ -199,13 +208,15 @@ class Session:
             counts[signal.type] = counts.get(signal.type, 0) + 1
 
 
+_event_encoder = msgspec.msgpack.Encoder()
+
+
 def _seq(event: Event) -> int:
     return event.seq
 
 
-def _payload_bytes(events: list[Event]) -> int:
-    """Approximate size of buffered events: their text fields (in characters)."""
-    return sum(len(getattr(e, "text", "")) + len(getattr(e, "result", "")) for e in events)
+def _size(event: Event) -> int:
+    return len(_event_encoder.encode(event))
 
 
 def _meta(event: Event) -> dict[str, str]:

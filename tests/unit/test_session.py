@@ -132,5 +132,18 @@ def test_reorder_buffer_is_bounded_in_bytes_not_only_in_events() -> None:
     session = Session("t")
     for event in events[1:]:  # seq 0 never arrives
         session.feed(event)
-        assert sum(len(e.result) for e in session.state.pending) <= MAX_REORDER_BYTES  # type: ignore[union-attr]
+        assert session.state.pending_bytes <= MAX_REORDER_BYTES
+        assert session.state.pending_bytes == sum(len(msgspec.msgpack.encode(e)) for e in session.state.pending)
     assert session.state.gaps == 1 and session.state.next_seq == 13
+
+
+def test_reorder_buffer_counts_every_field_of_a_buffered_event() -> None:
+    from detectors.session import MAX_REORDER_BYTES
+
+    big = {"blob": "y" * (1 << 20)}
+    events = conv("t", U("first"), *[C("upload", big, attributes={"note": "z" * 1000}) for _ in range(8)])
+    session = Session("t")
+    for event in events[1:]:
+        session.feed(event)
+        assert session.state.pending_bytes <= MAX_REORDER_BYTES
+    assert session.state.gaps == 1
