@@ -24,7 +24,14 @@ from tests.integration.faults import (
     workload,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+# Recovery after SIGKILL usually commits everything within ~10 s, but in about one run in four the
+# restarted worker's committed offsets on the events topic advance by one per partition per commit
+# interval for 30-100 s (records are already re-emitted; see RELIABILITY.md, "slow commit catch-up").
+# The bound below is generous so the test checks what it is for -- nothing lost, nothing doubled --
+# and prints the recovery time it saw.
+RECOVERY_BOUND_S = 240
 
 
 def drained(kafka: str, names: dict[str, str]) -> bool:
@@ -48,7 +55,7 @@ def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
     restarted_at = time.monotonic()
     second = start_worker(*flags)
     producer.join(timeout=60)
-    wait_for(lambda: drained(kafka_url, stream_names), 90, "the restarted worker to commit everything")
+    wait_for(lambda: drained(kafka_url, stream_names), RECOVERY_BOUND_S, "the restarted worker to commit everything")
     recovery_s = time.monotonic() - restarted_at
     assert second.poll() is None
     assert stop(second) == 0
