@@ -52,3 +52,15 @@ def conv(trajectory_id: str, *specs: dict[str, Any], start_ts: float | None = No
             fields.setdefault("ts", start_ts + seq * step)
         events.append(cls(trajectory_id=trajectory_id, seq=seq, **fields))
     return events
+
+
+def feed_detector(detector: Any, events: list[Event]) -> list[Any]:
+    """Run one detector alone over events (only the kinds it asks for), as the session would."""
+    from detectors.base import EventView
+
+    state, out = detector.state_type(), []
+    for event in events:
+        view = EventView(event)
+        if view.kind in detector.kinds:
+            out += detector.on_event(state, view)
+    return out

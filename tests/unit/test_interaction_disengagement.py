@@ -7,17 +7,11 @@ import pytest
 from detectors.base import EventView
 from detectors.interaction.disengagement import Disengagement
 from detectors.model import Signal
-from tests.builders import U, conv
+from tests.builders import U, conv, feed_detector
 
 
 def run(*texts: str) -> list[Signal]:
-    detector, out = Disengagement(), []
-    state = detector.state_type()
-    for event in conv("t", *(U(t) for t in texts)):
-        view = EventView(event)
-        if view.kind in detector.kinds:
-            out += detector.on_event(state, view)
-    return out
+    return feed_detector(Disengagement(), conv("t", *(U(t) for t in texts)))
 
 
 def kinds(signals: list[Signal]) -> list[str]:

@@ -6,20 +6,13 @@ from typing import Any
 
 import pytest
 
-from detectors.base import EventView
 from detectors.interaction.misalignment import Misalignment
 from detectors.model import Event, Signal
-from tests.builders import A, C, R, U, conv
+from tests.builders import A, C, R, U, conv, feed_detector
 
 
 def run(events: list[Event], detector: Misalignment | None = None) -> list[Signal]:
-    detector = detector or Misalignment()
-    state, out = detector.state_type(), []
-    for event in events:
-        view = EventView(event)
-        if view.kind in detector.kinds:
-            out += detector.on_event(state, view)
-    return out
+    return feed_detector(detector or Misalignment(), events)
 
 
 def found(*specs: dict[str, Any]) -> list[tuple[str, int, str]]:

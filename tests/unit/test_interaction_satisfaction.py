@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.base import EventView
 from detectors.interaction.satisfaction import Satisfaction
 from detectors.model import Signal
-from tests.builders import A, U, conv
+from tests.builders import A, U, conv, feed_detector
 
 
 def run(*texts: str) -> list[Signal]:
-    detector, out = Satisfaction(), []
-    state = detector.state_type()
-    for event in conv("t", *(U(t) if i % 2 == 0 else A(t) for i, t in enumerate(texts))):
-        view = EventView(event)
-        if view.kind in detector.kinds:
-            out += detector.on_event(state, view)
-    return out
+    return feed_detector(Satisfaction(), conv("t", *(U(t) if i % 2 == 0 else A(t) for i, t in enumerate(texts))))
 
 
 @pytest.mark.parametrize(

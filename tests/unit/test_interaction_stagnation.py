@@ -10,17 +10,11 @@ import pytest
 from detectors.base import EventView
 from detectors.interaction.stagnation import Stagnation, StagnationState
 from detectors.model import Event, Signal
-from tests.builders import A, C, R, U, conv
+from tests.builders import A, C, R, U, conv, feed_detector
 
 
 def run(events: list[Event], detector: Stagnation | None = None) -> list[Signal]:
-    detector = detector or Stagnation()
-    state, out = detector.state_type(), []
-    for event in events:
-        view = EventView(event)
-        if view.kind in detector.kinds:
-            out += detector.on_event(state, view)
-    return out
+    return feed_detector(detector or Stagnation(), events)
 
 
 def repetitions(*specs: dict[str, Any]) -> list[tuple[int, int, str, str]]:
