@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
 
+from streams import faust_fixes
 from streams.settings import Settings
 from streams.topics import Topics, build_topics
 
@@ -34,6 +35,7 @@ def broker_credentials(settings: Settings) -> Any:
 
 
 def create_app(settings: Settings) -> faust.App:
+    faust_fixes.apply()
     return faust.App(
         settings.app_id,
         broker=settings.kafka,

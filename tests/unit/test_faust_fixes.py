@@ -1,0 +1,177 @@
+"""The consumer bookkeeping fixes (streams/faust_fixes.py) on a stand-in consumer: seeks, commits, acks.
+
+The end-to-end evidence is the two-worker takeover and SIGKILL fault tests; these pin each rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+from faust.types import TP
+from intervaltree import IntervalTree
+from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+from streams import faust_fixes
+
+EVENTS = "agent-events"
+CHANGELOG = "app-sessions-changelog"
+
+
+class FakeConsumer:
+    """The attributes of faust's Consumer that the fixes read and write."""
+
+    def __init__(self, committed: dict[TP, int | None] | None = None, starts: dict[TP, int] | None = None,
+                 generation: int = 3, flow_active: bool = True, reset: str = "earliest") -> None:
+        self.kafka_committed = committed or {}
+        self.starts = starts or {}
+        self.seeks: list[tuple[TP, int]] = []
+        self._read_offset: dict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset: dict[TP, int | None] = defaultdict(lambda: None)
+        self._acked: dict[TP, list[int]] = defaultdict(list)
+        self._acked_index: dict[TP, set[int]] = defaultdict(set)
+        self._gap: dict[TP, IntervalTree] = defaultdict(IntervalTree)
+        self._unacked_messages: set[Any] = set()
+        self._waiting_for_ack = None
+        self._n_acked = 0
+        flow = SimpleNamespace(is_active=lambda: flow_active)
+        topics = SimpleNamespace(acks_enabled_for=lambda topic: topic == EVENTS)
+        conf = SimpleNamespace(consumer_auto_offset_reset=reset)
+        self.app = SimpleNamespace(consumer_generation_id=generation, flow_control=flow, topics=topics, conf=conf)
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return dict(self.kafka_committed)
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.starts.get(tp, 0) for tp in tps}
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        return {tp: 1000 for tp in tps}
+
+    async def _seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic == CHANGELOG
+
+    perform_seek = faust_fixes.perform_seek
+    new_offset = faust_fixes.new_offset
+    ack = faust_fixes.ack
+
+
+class Message:
+    def __init__(self, offset: int, generation: int) -> None:
+        self.topic, self.tp, self.offset = EVENTS, TP(EVENTS, 0), offset
+        self.generation_id, self.acked = generation, False
+
+
+def message(offset: int, *, generation: int = 3) -> Message:
+    return Message(offset, generation)
+
+
+P0, P1 = TP(EVENTS, 0), TP(EVENTS, 1)
+
+
+# -- (1) seeking -----------------------------------------------------------------------------------
+
+def test_a_partition_never_committed_is_sought_to_its_start_and_that_start_becomes_the_baseline() -> None:
+    log = TP(CHANGELOG, 0)
+    consumer = FakeConsumer(committed={P0: 40, P1: None, log: None}, starts={P1: 7})
+    asyncio.run(consumer.perform_seek())
+    assert consumer.seeks == [(P1, 7)]  # the changelog is recovery's business, P0 is sought by kafka
+    assert consumer._committed_offset[P0] == 40
+    assert consumer._committed_offset[P1] == 7
+    assert consumer._read_offset[P1] == 7
+    assert consumer._committed_offset[log] is None
+
+
+def test_with_auto_offset_reset_latest_the_start_is_the_high_watermark() -> None:
+    consumer = FakeConsumer(committed={P0: None}, reset="latest")
+    asyncio.run(consumer.perform_seek())
+    assert consumer.seeks == [(P0, 1000)]
+
+
+# -- (2) committing --------------------------------------------------------------------------------
+
+def test_commit_runs_from_the_baseline_through_consecutive_acks() -> None:
+    consumer = FakeConsumer()
+    consumer._committed_offset[P0] = 10
+    consumer._acked[P0] = [12, 10, 11, 14]
+    assert consumer.new_offset(P0) == 13
+    assert consumer._acked[P0] == [14]
+
+
+def test_no_commit_jumps_over_offsets_missing_at_the_head() -> None:
+    consumer = FakeConsumer()
+    consumer._committed_offset[P0] = 0  # a baseline of 0 holds too (faust treated 0 as "no baseline")
+    consumer._acked[P0] = [5, 6, 7]
+    assert consumer.new_offset(P0) is None
+    assert consumer._acked[P0] == [5, 6, 7]
+
+
+def test_duplicate_acks_do_not_split_the_run_so_one_commit_covers_it() -> None:
+    consumer = FakeConsumer()
+    consumer._committed_offset[P0] = 0
+    consumer._acked[P0] = [0, 1, 1, 2, 2, 3, 3, 4]
+    assert consumer.new_offset(P0) == 5
+    assert consumer._acked[P0] == []
+
+
+def test_offsets_known_not_to_exist_count_as_acked() -> None:
+    consumer = FakeConsumer()
+    consumer._committed_offset[P0] = 0
+    consumer._acked[P0] = [0, 1, 5, 6]
+    consumer._gap[P0].addi(2, 5)  # 2, 3, 4: compacted away
+    assert consumer.new_offset(P0) == 7
+
+
+# -- (3) acking ------------------------------------------------------------------------------------
+
+def test_an_ack_in_the_current_generation_is_recorded_once() -> None:
+    consumer = FakeConsumer()
+    first, again = message(4), message(4)
+    consumer._unacked_messages.update({first, again})
+    assert consumer.ack(first) is True
+    assert consumer.ack(again) is False  # a redelivered copy of the same offset
+    assert consumer._acked[P0] == [4]
+    assert not consumer._unacked_messages
+
+
+def test_an_ack_from_an_older_generation_is_ignored() -> None:
+    consumer = FakeConsumer(generation=4)
+    old = message(4, generation=3)
+    consumer._unacked_messages.add(old)
+    assert consumer.ack(old) is False
+    assert consumer._acked[P0] == []
+    assert old.acked and not consumer._unacked_messages  # done with, so shutdown does not wait for it
+
+
+def test_an_ack_while_a_rebalance_suspends_the_flow_is_ignored() -> None:
+    consumer = FakeConsumer(flow_active=False)
+    assert consumer.ack(message(4)) is False
+    assert consumer._acked[P0] == []
+
+
+def test_an_ack_below_the_committed_offset_is_not_recorded() -> None:
+    consumer = FakeConsumer()
+    consumer._committed_offset[P0] = 10
+    assert consumer.ack(message(9)) is False
+    assert consumer._acked[P0] == []
+
+
+# -- (4) resuming the flow -------------------------------------------------------------------------
+
+def test_resuming_a_running_flow_keeps_the_records_already_queued() -> None:
+    async def run() -> tuple[int, int]:
+        flow = FlowControlEvent(initially_suspended=True)
+        queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+        queue.put_nowait(1)  # queued before a rebalance suspended the flow: emptied on resume
+        faust_fixes.resume_flow(flow)
+        after_rebalance = queue.qsize()
+        queue.put_nowait(2)  # delivered while the flow runs (after the seek to committed offsets)
+        faust_fixes.resume_flow(flow)  # faust resumes once more at the end of recovery
+        return after_rebalance, queue.qsize()
+
+    assert asyncio.run(run()) == (0, 1)
