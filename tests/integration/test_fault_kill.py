@@ -27,12 +27,10 @@ from tests.integration.faults import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-# Recovery after SIGKILL usually commits everything within ~10 s, but in about one run in four the
-# restarted worker's committed offsets on the events topic advance by one per partition per commit
-# interval for 30-100 s (records are already re-emitted; see RELIABILITY.md, "slow commit catch-up").
-# The bound below is generous so the test checks what it is for -- nothing lost, nothing doubled --
-# and prints the recovery time it saw.
-RECOVERY_BOUND_S = 240
+# Recovery after SIGKILL commits everything in ~10 s here (worker boot included); the bound leaves
+# room for a loaded CI machine. Before streams/faust_fixes.py, one restart in four crawled for
+# 30-100 s (one offset per commit, see RELIABILITY.md); this bound would catch that again.
+RECOVERY_BOUND_S = 60
 
 
 def drained(kafka: str, names: dict[str, str]) -> bool:
@@ -41,7 +39,6 @@ def drained(kafka: str, names: dict[str, str]) -> bool:
                                                  for topic in ("topic_events", "topic_trajectories")))
 
 
-@pytest.mark.flaky(reruns=2)  # known limits in RELIABILITY.md: slow commit catch-up, rare takeover mismatch
 def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
         kafka_url, stream_names, start_worker, tmp_path) -> None:
     data = workload(150, "kill")
@@ -65,7 +62,6 @@ def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
     print(f"\nSIGKILL (rocksdb): restart to everything committed in {recovery_s:.1f}s")
 
 
-@pytest.mark.flaky(reruns=2)  # known limits in RELIABILITY.md: slow commit catch-up, rare takeover mismatch
 def test_two_workers_one_killed_the_other_takes_over_with_identical_records(
         kafka_url, stream_names, start_worker) -> None:
     data = workload(150, "pair")

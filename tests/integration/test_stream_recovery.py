@@ -31,7 +31,6 @@ def trajectories(count: int) -> list[Trajectory]:
     return out
 
 
-@pytest.mark.flaky(reruns=2)  # slow commit catch-up after SIGKILL, see RELIABILITY.md
 def test_sigkill_and_restart_yield_identical_final_records(kafka_url, stream_names, start_worker) -> None:
     data = trajectories(120)
     want = {t.id: json.loads(encode_report(analyze(t.id, with_end(t), pipeline_version="r")))
@@ -48,7 +47,7 @@ def test_sigkill_and_restart_yield_identical_final_records(kafka_url, stream_nam
     producer.join(timeout=60)
 
     messages = read_topic(kafka_url, stream_names["topic_trajectories"],
-                          until=lambda ms: len(final_records(ms)) >= len(want), timeout=240)
+                          until=lambda ms: len(final_records(ms)) >= len(want), timeout=120)
     finals = final_records(messages)
     assert finals.keys() == want.keys()
     for tid, records in finals.items():
