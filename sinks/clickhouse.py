@@ -82,6 +82,12 @@ class BatchWriter:
         self.healthy = True
         return written
 
+    def discard(self) -> int:
+        """Drop every pending row (the batch will be redelivered); return how many were dropped."""
+        dropped = self.pending_rows
+        self.sealed, self.open, self.opened_at = [], [], None
+        return dropped
+
     def _seal(self, size: int) -> None:
         rows, self.open = self.open[:size], self.open[size:]
         self.sealed.append((batch_token(self.table, rows), rows))

@@ -69,6 +69,10 @@ class Sink:
     def flush(self) -> int:
         return sum(w.flush() for w in self.writers.values())
 
+    def discard(self) -> int:
+        """Drop every pending row of every table (see ``BatchWriter.discard``)."""
+        return sum(w.discard() for w in self.writers.values())
+
     def close(self) -> None:
         try:
             self.flush()

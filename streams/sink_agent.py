@@ -12,9 +12,12 @@ a batch's messages only when the agent asks for the next batch. So when ClickHou
 (``SinkUnavailable``) the agent keeps the batch, retries with backoff on ``asyncio.sleep`` (the
 event loop, the ingest agent and the web view keep running) and consumption of that topic stops
 at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile exits
-(code 75) without committing the batch. Known limit: a rebalance during an outage waits for it
-(Faust waits for in-flight messages to be acked before reassigning). Writes are idempotent (deterministic
-row versions and insert dedup tokens), so a batch redelivered after a crash is harmless.
+(code 75) without committing the batch. When a rebalance starts meanwhile (Faust waits for every
+in-flight message to be acked before it reassigns partitions), the agent releases the batch: it
+drops the rows and lets the messages be acked; acks that arrive while a rebalance suspends the
+flow are never committed (streams/faust_fixes.py), so whoever owns the partitions next reads the
+batch again from the committed offset. Writes are idempotent (deterministic row versions and
+insert dedup tokens), so a batch redelivered after a crash or a rebalance is harmless.
 
 All ClickHouse calls run on ONE thread (``Warehouse.run``): the clients are synchronous, and the
 embedded chDB engine is owned by this process for the worker's lifetime.
@@ -44,8 +47,13 @@ log = logging.getLogger("signals.sink")
 T = TypeVar("T")
 RECORD_TABLES = ("trajectories", "trajectory_versions", "signals")
 NEVER = float("inf")
+RELEASE_POLL_S = 0.5  # how often a held batch checks for a rebalance while it waits to retry
 STALLED_EXIT = 75  # EX_TEMPFAIL
 _record_decoder = msgspec.json.Decoder(TrajectoryReport)
+
+
+class BatchReleased(Exception):
+    """A rebalance started while ClickHouse was unavailable: give the unwritten batch up, uncommitted."""
 
 
 class Warehouse:
@@ -61,6 +69,7 @@ class Warehouse:
         self.schema_ready = False
         self.stalled_since: float | None = None
         self.stopping: Callable[[], bool] = lambda: False
+        self.rebalancing: Callable[[], bool] = lambda: False
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -72,8 +81,9 @@ class Warehouse:
         return Sink(self.make_client, self.database, max_rows=max_rows, max_interval=NEVER, tables=tables,
                     redact_content=self.redact_content)
 
-    async def until_done(self, what: str, call: Callable[[], Any]) -> None:
-        """Run ``call`` on the ClickHouse thread until it succeeds, backing off on failures."""
+    async def until_done(self, what: str, call: Callable[[], Any], *, releasable: bool = False) -> None:
+        """Run ``call`` on the ClickHouse thread until it succeeds, backing off on failures.
+        ``releasable``: raise ``BatchReleased`` instead of waiting on when a rebalance starts."""
         delay = self.initial_backoff
         while True:
             try:
@@ -84,8 +94,17 @@ class Warehouse:
                 self.stalled(what, error, delay)
             if self.stopping():
                 abandon(what)
-            await asyncio.sleep(delay)
+            await self.backoff(delay, releasable)
             delay = min(delay * 2, self.max_backoff)
+
+    async def backoff(self, delay: float, releasable: bool) -> None:
+        deadline = asyncio.get_running_loop().time() + delay
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            if releasable and self.rebalancing():
+                raise BatchReleased
+            await asyncio.sleep(min(left, RELEASE_POLL_S))
+        if releasable and self.rebalancing():
+            raise BatchReleased
 
     def stalled(self, what: str, error: BaseException, delay: float) -> None:
         if self.stalled_since is None:
@@ -149,7 +168,12 @@ class SinkWriter:
         if not reports and not events:
             return
         await self.warehouse.run(self.sink.write_reports, reports, events)  # builds rows only (no I/O)
-        await self.warehouse.until_done(self.what, self.flush)
+        try:
+            await self.warehouse.until_done(self.what, self.flush, releasable=True)
+        except BatchReleased:
+            dropped = await self.warehouse.run(self.sink.discard)
+            log.warning("rebalance while ClickHouse is unavailable (%s): released the unwritten batch "
+                        "(%d rows) uncommitted; it is read again from the committed offset", self.what, dropped)
 
     def flush(self) -> None:
         self.rows_written += self.sink.flush()
@@ -180,6 +204,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
         warehouse.make_client = lambda: BlockedClient(make(), block)
     app.warehouse = warehouse
     warehouse.stopping = lambda: bool(app.should_stop)
+    warehouse.rebalancing = lambda: not app.flow_control.is_active()  # acks are not committed then
     records = SinkWriter(warehouse, warehouse.sink(RECORD_TABLES, settings.sink_batch_max), "records")
     app.sink_writers = [records]
 

@@ -17,16 +17,18 @@ from tests.integration.conftest import final_records, read_topic
 from tests.integration.faults import (
     VERSION,
     assert_exactly_once,
+    group_assignments,
     group_lag,
     inspect_chdb,
     produce_in_background,
     stop,
     wait_for,
+    wait_joined,
     workload,
 )
 from tests.integration.test_stream_clickhouse import free_port, wait_url
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 def landed(url: str, ids: list[str]) -> int:
@@ -66,3 +68,50 @@ def test_writer_blocked_holds_consumption_and_drains_when_clickhouse_returns(
         for topic in ("topic_events", "topic_trajectories"))), 60, "the drained offsets to be committed")
     assert stop(worker) == 0
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), before + during)
+
+
+def test_a_rebalance_during_an_outage_releases_the_held_batch_and_the_group_moves_on(
+        kafka_url, stream_names, start_worker, tmp_path, monkeypatch) -> None:
+    data = workload(60, "reb")
+    ids = [t.id for t in data]
+    block = tmp_path / "clickhouse-down"
+    block.touch()  # ClickHouse is down from the start
+    monkeypatch.setenv("SIGNALS_FAULT_SINK_BLOCK_FILE", str(block))
+    monkeypatch.setenv("SIGNALS_SINK_EVENTS", "false")  # records only: the second member has no sink
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    common = (f"--pipeline-version={VERSION}", "--session-timeout=6")
+    holder = start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", "--sink-within=0.2", *common)
+    url = wait_url(dsn, holder)
+    wait_joined(kafka_url, stream_names)
+    produce_in_background(kafka_url, stream_names["topic_events"], data, rate=0).join(timeout=60)
+    read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) == len(ids))
+    done, end = group_lag(kafka_url, stream_names["app_id"], stream_names["topic_trajectories"])
+    assert done < end, "records past the unwritten batch were committed"
+
+    joined_at = time.monotonic()
+    start_worker("--sink=false", *common)  # a new member: the group rebalances during the outage
+    wait_for(lambda: _two_members_share_events(kafka_url, stream_names), 40,
+             "the group to rebalance although the sink holds an unwritten batch")
+    rebalance_s = time.monotonic() - joined_at
+    assert holder.poll() is None
+    assert landed(url, ids) == 0
+    assert group_lag(kafka_url, stream_names["app_id"], stream_names["topic_trajectories"])[0] == done
+
+    block.unlink()  # ClickHouse is back: the released batch is read again and written once
+    wait_for(lambda: landed(url, ids) == len(ids), 90, "the released batch to be written")
+    wait_for(lambda: _committed(kafka_url, stream_names, "topic_trajectories"), 60, "the records to be committed")
+    assert stop(holder) == 0
+    assert_exactly_once(inspect_chdb(tmp_path / "ch"), data, events=False)
+    print(f"\nrebalance during a ClickHouse outage completed in {rebalance_s:.1f}s")
+
+
+def _two_members_share_events(kafka: str, names: dict[str, str]) -> bool:
+    with contextlib.suppress(Exception):  # no coordinator for a moment while the group rebalances
+        members = group_assignments(kafka, names["app_id"], names["topic_events"])
+        return len(members) == 2 and all(members)
+    return False
+
+
+def _committed(kafka: str, names: dict[str, str], topic: str) -> bool:
+    done, end = group_lag(kafka, names["app_id"], names[topic])
+    return done == end

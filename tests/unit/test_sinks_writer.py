@@ -98,3 +98,15 @@ def test_sink_redact_content_hides_personal_data_in_every_table():
         stored = {table: repr(rows) for table, rows, _ in client.inserts}
         assert set(stored) == {"trajectories", "trajectory_versions", "signals", "events"}
         assert all(("jane@corp.com" in text) is not redact for text in stored.values())
+
+
+def test_discard_drops_the_kept_batch_and_the_open_rows():
+    client = FakeClient(failures=100)
+    w, _, _ = writer(client, retries=0, max_rows=2)
+    w.add([(1,), (2,), (3,)])  # one sealed batch of two, one open row
+    with pytest.raises(SinkUnavailable):
+        w.flush()
+    assert w.discard() == 3
+    assert w.pending_rows == 0 and not w.due()
+    client.failures = 0
+    assert w.flush() == 0 and client.inserts == []  # nothing of the released batch is written later
