@@ -31,7 +31,9 @@ them again from the committed offset. Four defects break that:
    flow was actually suspended (a rebalance suspends and empties them anyway).
 
 ``apply()`` patches ``faust.transport.consumer.Consumer`` and ``mode.utils.queues.FlowControlEvent``
-once; ``create_app`` calls it.
+once; ``create_app`` calls it. The patches replace private methods of these exact versions, which
+is why pyproject.toml pins faust-streaming exactly: before moving the pin, reread the four methods
+upstream and rerun the fault tests (tests/integration/test_fault_*.py) in a loop.
 """
 
 from __future__ import annotations
