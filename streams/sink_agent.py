@@ -98,13 +98,15 @@ class Warehouse:
             delay = min(delay * 2, self.max_backoff)
 
     async def backoff(self, delay: float, releasable: bool) -> None:
-        deadline = asyncio.get_running_loop().time() + delay
-        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        """Sleep ``delay``; a releasable wait checks for a rebalance every ``RELEASE_POLL_S``."""
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + delay
+        while True:
             if releasable and self.rebalancing():
                 raise BatchReleased
+            if (left := deadline - clock()) <= 0:
+                return
             await asyncio.sleep(min(left, RELEASE_POLL_S))
-        if releasable and self.rebalancing():
-            raise BatchReleased
 
     def stalled(self, what: str, error: BaseException, delay: float) -> None:
         if self.stalled_since is None:

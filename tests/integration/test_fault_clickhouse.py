@@ -28,7 +28,7 @@ from tests.integration.faults import (
 )
 from tests.integration.test_stream_clickhouse import free_port, wait_url
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def landed(url: str, ids: list[str]) -> int:
