@@ -157,16 +157,23 @@ async def _group_assignments(bootstrap: str, group: str, topic: str) -> list[set
     return out
 
 
+def committed_to_end(kafka: str, names: dict[str, str], *topics: str) -> bool:
+    """The group (``names["app_id"]``) has committed every message of each topic (``names`` keys)."""
+    return all(done == end > 0 for done, end in (group_lag(kafka, names["app_id"], names[t]) for t in topics))
+
+
 def wait_joined(kafka: str, names: dict[str, str], timeout: float = 60.0) -> None:
     """Wait until the worker group (``names["app_id"]``) owns partitions of the events topic."""
-    wait_for(lambda: _owns_events(kafka, names), timeout, "the worker to join its group and own events partitions")
+    wait_for(lambda: members_own_events(kafka, names), timeout, "the worker to join its group and own events partitions")
 
 
-def _owns_events(kafka: str, names: dict[str, str]) -> bool:
+def members_own_events(kafka: str, names: dict[str, str], members: int | None = None) -> bool:
+    """Some member owns events partitions -- or, with ``members``, exactly that many members, each owning some."""
     try:
-        return any(group_assignments(kafka, names["app_id"], names["topic_events"]))
-    except KafkaError:  # e.g. no group coordinator yet on a fresh broker
+        owned = group_assignments(kafka, names["app_id"], names["topic_events"])
+    except KafkaError:  # e.g. no group coordinator yet on a fresh broker, or one moving mid-rebalance
         return False
+    return any(owned) if members is None else len(owned) == members and all(owned)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.5) -> None:

@@ -25,7 +25,7 @@ from tests.integration.conftest import (
 from tests.integration.faults import (
     VERSION,
     assert_exactly_once,
-    group_lag,
+    committed_to_end,
     inspect_chdb,
     produce_in_background,
     stop,
@@ -65,11 +65,6 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
         broker.stop()
 
 
-def drained(kafka: str, names: dict[str, str]) -> bool:
-    lags = [group_lag(kafka, names["app_id"], names[t]) for t in ("topic_events", "topic_trajectories")]
-    return all(done == end > 0 for done, end in lags)
-
-
 def test_broker_stopped_mid_stream_and_restarted_worker_recovers(own_broker, stream_names, tmp_path) -> None:
     data = workload(120, "broker")
     kafka = own_broker.url
@@ -87,7 +82,7 @@ def test_broker_stopped_mid_stream_and_restarted_worker_recovers(own_broker, str
             assert worker.poll() is None, "the worker died while the broker was down"
             own_broker.start()
             producer.join(timeout=90)  # its unsent messages were buffered and are delivered now
-            wait_for(lambda: drained(kafka, stream_names), 120, "the worker to process and commit everything")
+            wait_for(lambda: committed_to_end(kafka, stream_names, "topic_events", "topic_trajectories"), 120, "the worker to process and commit everything")
             assert worker.poll() is None
             assert stop(worker) == 0
         finally:

@@ -17,9 +17,10 @@ from tests.integration.conftest import final_records, read_topic
 from tests.integration.faults import (
     VERSION,
     assert_exactly_once,
-    group_assignments,
+    committed_to_end,
     group_lag,
     inspect_chdb,
+    members_own_events,
     produce_in_background,
     stop,
     wait_for,
@@ -63,9 +64,8 @@ def test_writer_blocked_holds_consumption_and_drains_when_clickhouse_returns(
 
     block.unlink()  # ClickHouse is back: the same worker drains the backlog
     wait_for(lambda: landed(url, ids) == len(ids), 60, "the backlog to drain")
-    wait_for(lambda: all(done == end for done, end in (
-        group_lag(kafka_url, stream_names["app_id"], stream_names[topic])
-        for topic in ("topic_events", "topic_trajectories"))), 60, "the drained offsets to be committed")
+    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events", "topic_trajectories"), 60,
+             "the drained offsets to be committed")
     assert stop(worker) == 0
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), before + during)
 
@@ -90,7 +90,7 @@ def test_a_rebalance_during_an_outage_releases_the_held_batch_and_the_group_move
 
     joined_at = time.monotonic()
     start_worker("--sink=false", *common)  # a new member: the group rebalances during the outage
-    wait_for(lambda: _two_members_share_events(kafka_url, stream_names), 40,
+    wait_for(lambda: members_own_events(kafka_url, stream_names, members=2), 40,
              "the group to rebalance although the sink holds an unwritten batch")
     rebalance_s = time.monotonic() - joined_at
     assert holder.poll() is None
@@ -99,19 +99,9 @@ def test_a_rebalance_during_an_outage_releases_the_held_batch_and_the_group_move
 
     block.unlink()  # ClickHouse is back: the released batch is read again and written once
     wait_for(lambda: landed(url, ids) == len(ids), 90, "the released batch to be written")
-    wait_for(lambda: _committed(kafka_url, stream_names, "topic_trajectories"), 60, "the records to be committed")
+    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_trajectories"), 60,
+             "the records to be committed")
     assert stop(holder) == 0
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), data, events=False)
     print(f"\nrebalance during a ClickHouse outage completed in {rebalance_s:.1f}s")
 
-
-def _two_members_share_events(kafka: str, names: dict[str, str]) -> bool:
-    with contextlib.suppress(Exception):  # no coordinator for a moment while the group rebalances
-        members = group_assignments(kafka, names["app_id"], names["topic_events"])
-        return len(members) == 2 and all(members)
-    return False
-
-
-def _committed(kafka: str, names: dict[str, str], topic: str) -> bool:
-    done, end = group_lag(kafka, names["app_id"], names[topic])
-    return done == end

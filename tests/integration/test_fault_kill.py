@@ -8,16 +8,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from tests.integration.conftest import final_records, read_topic
 from tests.integration.faults import (
     VERSION,
     assert_exactly_once,
+    committed_to_end,
     expected,
     group_assignments,
-    group_lag,
     inspect_chdb,
+    members_own_events,
     produce_in_background,
     stop,
     wait_for,
@@ -31,12 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 # room for a loaded CI machine. Before streams/faust_fixes.py, one restart in four crawled for
 # 30-100 s (one offset per commit, see RELIABILITY.md); this bound would catch that again.
 RECOVERY_BOUND_S = 60
-
-
-def drained(kafka: str, names: dict[str, str]) -> bool:
-    """The group has committed everything on the events and trajectories topics."""
-    return all(done == end > 0 for done, end in (group_lag(kafka, names["app_id"], names[topic])
-                                                 for topic in ("topic_events", "topic_trajectories")))
 
 
 def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
@@ -54,7 +48,7 @@ def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
     restarted_at = time.monotonic()
     second = start_worker(*flags)
     producer.join(timeout=60)
-    wait_for(lambda: drained(kafka_url, stream_names), RECOVERY_BOUND_S, "the restarted worker to commit everything")
+    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events", "topic_trajectories"), RECOVERY_BOUND_S, "the restarted worker to commit everything")
     recovery_s = time.monotonic() - restarted_at
     assert second.poll() is None
     assert stop(second) == 0
@@ -69,7 +63,7 @@ def test_two_workers_one_killed_the_other_takes_over_with_identical_records(
     flags = ("--sink=false", f"--pipeline-version={VERSION}", "--session-timeout=6")
     victim = start_worker(*flags)
     start_worker(*flags)
-    wait_for(lambda: _split(kafka_url, stream_names), 60, "both workers to own events partitions")
+    wait_for(lambda: members_own_events(kafka_url, stream_names, members=2), 60, "both workers to own events partitions")
     owned = group_assignments(kafka_url, stream_names["app_id"], stream_names["topic_events"])
     producer = produce_in_background(kafka_url, stream_names["topic_events"], data, rate=250)
     read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 30)
@@ -87,10 +81,3 @@ def test_two_workers_one_killed_the_other_takes_over_with_identical_records(
     late = {m.partition for m in messages if m.timestamp / 1000 > killed_at + 1}
     assert late >= set().union(*owned), "every partition kept producing records after the kill"
 
-
-def _split(kafka: str, names: dict[str, str]) -> bool:
-    try:
-        members = group_assignments(kafka, names["app_id"], names["topic_events"])
-    except GroupCoordinatorNotAvailableError:  # a fresh broker has no coordinator for a moment
-        return False
-    return len(members) == 2 and all(members)
