@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -41,3 +42,42 @@ def result_is_error(event: ToolResult) -> bool:
 
     Shares the failure/exhaustion detectors' classification (computed once per event)."""
     return DEFAULT_CLASSIFIER.classify(event) is not None
+
+
+MAX_EMPTY_CHARS = 300  # longer results carry something: never "empty"
+_NO_RESULTS = re.compile(
+    r"(?:no\s+(?:[\w-]+\s+){0,3}(?:found|available|matching|matched|matches|results?|records?)"
+    r"|(?:nothing|none)\s+(?:was\s+)?found|0\s+(?:results?|matches|records?)(?:\s+found)?"
+    r"|(?:[\w-]+\s+){0,3}not\s+found)\b",
+    re.IGNORECASE,
+)
+
+
+def _blank(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_blank_leaf(v) for v in value.values())
+    return _blank_leaf(value)
+
+
+def _blank_leaf(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def result_is_empty(event: ToolResult) -> bool:
+    """A successful-looking result with nothing in it: ``[]``, ``{}``, ``{"flights": []}``, or a short
+    "no flights found" / "not found" text. A blank result is NOT empty (tools such as ``think``
+    return nothing by design), and neither is any longer text."""
+    text = event.result.strip()
+    if not text or len(text) > MAX_EMPTY_CHARS:
+        return False
+    if text[0] in "[{":
+        try:
+            return _blank(msgspec.json.decode(text))
+        except msgspec.DecodeError:
+            return False
+    return _NO_RESULTS.match(text) is not None
+
+
+def result_is_unhelpful(event: ToolResult) -> bool:
+    """Nothing useful came back: an error, or an empty result."""
+    return result_is_error(event) or result_is_empty(event)

@@ -9,8 +9,10 @@ extent is in ``metadata`` (start_index, end_index, call_count). One loop episode
   call whose previous twin is marked (and within the time window, when times are known) extends
   the episode silently, together with the calls in between;
 - parameter_drift: >= ``drift_min`` consecutive calls of one tool with >= 2 distinct arguments and no
-  call in a loop episode, where at least one of the run's results was an error (or no results were
-  seen): varying arguments after failures is drift, several successful lookups are enumeration. A drift run can still turn into a retry (C21: x, y, z, z, z is a retry), so it
+  call in a loop episode, where at least one of the run's results gave nothing useful -- an error, or
+  an empty result (``[]``, ``{"flights": []}``, "no flights found"; see ``tools.result_is_empty``) --
+  or no results were seen: varying an argument (a date, an id) while nothing comes back is drift,
+  several successful lookups are enumeration. A drift run can still turn into a retry (C21: x, y, z, z, z is a retry), so it
   is confirmed when the run ends: on the next call of another tool (index = that call) or at close
   (index = the run's last call); its calls then form a loop episode like a retry's;
 - oscillation: the last ``cycles`` x L calls (L = 2..``max_period``, smallest first) repeat a pattern
@@ -28,7 +30,7 @@ import msgspec
 
 from detectors.base import CloseView, EventView
 from detectors.model import Signal, ToolResult
-from detectors.tools import result_is_error
+from detectors.tools import result_is_unhelpful
 
 
 class CallRec(msgspec.Struct, array_like=True):
@@ -46,7 +48,7 @@ class DriftRun(msgspec.Struct, array_like=True):
     count: int
     variants: list[int]  # distinct argument digests, at most MAX_VARIANTS
     results: int = 0  # results seen for the run's calls
-    failures: int = 0  # ... of which errors
+    failures: int = 0  # ... of which errors or empty results (nothing useful came back)
 
 
 class LoopState(msgspec.Struct, kw_only=True):
@@ -68,7 +70,7 @@ def _note_result(run: DriftRun | None, view: EventView) -> None:
         return
     assert isinstance(view.event, ToolResult)
     run.results += 1
-    run.failures += result_is_error(view.event)
+    run.failures += result_is_unhelpful(view.event)
 
 
 def _signal(kind: str, index: int, tool: str, snippet: str, confidence: float, **metadata: object) -> Signal:
@@ -157,7 +159,7 @@ class LoopDetector:
         if run.count < self.drift_min or len(run.variants) < 2:
             return []
         if self.drift_needs_failure and run.results and not run.failures:
-            return []  # every call worked: the agent is enumerating (several lookups), not drifting
+            return []  # every call gave something: the agent is enumerating (several lookups), not drifting
         _mark(state.calls, run.start)  # later twins of these calls extend this episode
         text = f"Tool '{run.tool}' called {run.count} times with {len(run.variants)} different argument variations"
         return [_signal("parameter_drift", index, run.tool, text, 0.85, start_index=run.start, end_index=run.end,

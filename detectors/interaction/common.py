@@ -12,7 +12,7 @@ from detectors.text import PhraseHit, surface
 
 CONFIRMATION_OPENERS = frozenset({"prefix.confirmation", "prefix.confirmation_word"})
 SATISFACTION = frozenset({
-    "satisfaction.gratitude", "satisfaction.gratitude_opener", "satisfaction.confirmation",
+    "satisfaction.courtesy", "satisfaction.gratitude", "satisfaction.gratitude_opener", "satisfaction.confirmation",
     "satisfaction.confirmation_opener", "satisfaction.success",
 })
 

@@ -53,6 +53,27 @@ def test_status_code_decides_exhaustion_type(status: int, expected: str) -> None
     assert signal.metadata["call_index"] == 0
 
 
+@pytest.mark.parametrize("text", [
+    "unexpected token at position 42", "could not parse the upstream response", "Unexpected character at line 3 column 7",
+    "JSON parse error at line 1", "cannot parse the server response", "parse error at position 17",
+])
+def test_bare_parser_message_is_malformed_response(text: str) -> None:
+    """Issue 10 item 7: no "Error:" prefix, no status: the parser message alone says what broke."""
+    [signal] = one_result(text)
+    assert signal.type == "environment.exhaustion.malformed_response"
+    assert signal.metadata["source"] == "pattern"
+
+
+@pytest.mark.parametrize("text", [
+    "The parser reported an unexpected token in your last message, but the booking went through fine and "
+    "your confirmation number is ABC123; nothing else needs doing and the seat map was updated as you asked.",
+    "could not parse the request body: field 'date' must be YYYY-MM-DD",
+    "how to parse the response?",
+])
+def test_parser_words_in_other_contexts_are_not_malformed_response(text: str) -> None:
+    assert "environment.exhaustion.malformed_response" not in types(one_result(text))
+
+
 def test_400_with_context_text_is_context_overflow() -> None:
     assert types(one_result("This model's maximum context length is 8192 tokens", status_code=400)) == [
         "environment.exhaustion.context_overflow"]

@@ -140,3 +140,32 @@ def test_varying_arguments_after_errors_is_drift() -> None:
     loops = [s for s in analyze("t", events).signals if s.type.startswith("execution.loops")]
     assert [s.type for s in loops] == ["execution.loops.parameter_drift"]
     assert loops[0].metadata["call_count"] == 4
+
+
+def _searches(results: list[str], tool: str = "search_direct_flight", key: str = "date") -> list[Event]:
+    values = [f"2024-05-{day:02d}" for day in range(1, len(results) + 1)]
+    return conv("t", U("find me a flight JFK to SFO in early May"), *[spec for i, (value, result) in enumerate(
+        zip(values, results, strict=True)) for spec in (
+        C(tool, {"origin": "JFK", "destination": "SFO", key: value}, call_id=f"c{i}"), R(result, call_id=f"c{i}"))])
+
+
+@pytest.mark.parametrize("empty", ["[]", "{}", '{"flights": []}', "No flights found", "not found", "0 results"])
+def test_one_argument_drifting_while_only_empty_results_come_back_is_drift(empty: str) -> None:
+    """Issue 10 item 7: dates (or ids) drift while nothing useful comes back -- empty, not an error."""
+    loops = [s for s in analyze("t", _searches([empty] * 4)).signals if s.type.startswith("execution.loops")]
+    assert [(s.type, s.tool) for s in loops] == [("execution.loops.parameter_drift", "search_direct_flight")]
+    assert (loops[0].metadata["call_count"], loops[0].metadata["variation_count"]) == (4, 4)
+
+
+def test_ids_drifting_through_not_found_results_is_drift() -> None:
+    events = conv("t", *[spec for i in range(3) for spec in (
+        C("get_order_details", {"order_id": f"#W00{i}"}, call_id=f"c{i}"), R("Order not found", call_id=f"c{i}"))])
+    assert [s.type for s in run(events)] == ["execution.loops.parameter_drift"]
+
+
+@pytest.mark.parametrize("results", [
+    ['[{"flight_number": "HAT001"}]'] * 4,  # every lookup found something: enumeration
+    [""] * 4,  # a blank result (a "think" tool) is not an empty answer
+])
+def test_results_with_content_or_blank_results_are_not_drift(results: list[str]) -> None:
+    assert run(_searches(results)) == []

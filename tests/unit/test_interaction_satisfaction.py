@@ -37,6 +37,31 @@ def test_satisfaction_table(message: str, expected: tuple[str, str] | None) -> N
 
 
 @pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Great, it worked!", ("success", "it worked")),
+        ("Thanks, that works for me", ("confirmation", "that works")),
+        ("Great, that works for me", ("confirmation", "that works")),
+        ("thanks, it worked", ("success", "it worked")),
+        ("Perfect, it worked", ("success", "it worked")),
+        ("Thank you so much, that works", ("confirmation", "that works")),
+        ("Awesome, thanks, that's helpful", ("gratitude", "that's helpful")),
+    ],
+)
+def test_specific_phrase_is_not_hidden_by_a_generic_opener_or_courtesy_word(
+        message: str, expected: tuple[str, str]) -> None:
+    """Issue 10 item 7: "Great," and "thanks" are generic; the specific phrase is reported."""
+    [signal] = run(message)
+    assert (signal.type.rsplit(".", 1)[1], signal.snippet) == expected
+    assert signal.metadata["specific"] is True
+
+
+def test_generic_hit_is_reported_when_nothing_specific_is_there() -> None:
+    [signal] = run("Great, thanks!")
+    assert (signal.type, signal.metadata["specific"]) == ("interaction.satisfaction.gratitude", False)
+
+
+@pytest.mark.parametrize(
     "message",
     ["This is not great", "I don't think that works", "OKAY THIS IS REALLY NOT WORKING", "it didn't work"],
 )

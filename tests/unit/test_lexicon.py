@@ -24,8 +24,9 @@ def test_one_automaton_finds_phrases_of_all_lexicons_in_one_pass() -> None:
     assert isinstance(matcher(), Matcher)
     assert matcher() is matcher()  # compiled once
     found = set(lexicons_of("no i meant the other one, this is useless, let me talk to a human, thanks"))
+    # "thanks" is a courtesy word: its own (generic) lexicon, so it never hides a specific phrase
     assert found == {"misalignment.correction", "disengagement.complaint", "disengagement.escalation",
-                     "satisfaction.gratitude"}
+                     "satisfaction.courtesy"}
 
 
 @pytest.mark.parametrize(

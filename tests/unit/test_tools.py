@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from detectors.model import ToolResult
-from detectors.tools import args_key, result_is_error
+from detectors.tools import args_key, result_is_empty, result_is_error
 
 
 def result(text: str, **kw: Any) -> ToolResult:
@@ -45,3 +45,14 @@ def test_args_key_ignores_key_order_and_openai_string_encoding() -> None:
 ])
 def test_result_is_error(event: ToolResult, expected: bool) -> None:
     assert result_is_error(event) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[]", True), ("{}", True), ('{"flights": [], "next": null}', True), ("No flights found", True),
+    ("no matching orders found.", True), ("Reservation not found", True), ("0 results", True),
+    ("", False),  # blank: a tool that returns nothing by design (think)
+    ('[{"flight_number": "HAT001"}]', False), ('{"balance": 0}', False), ("12.0", False),
+    ("Found 3 flights", False), ("No problem, found 3 flights", False), ("no" + " x" * 200 + " found", False),
+])
+def test_result_is_empty(text: str, expected: bool) -> None:
+    assert result_is_empty(result(text)) is expected
