@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from typing import Any
+
 import msgspec
 
 from detectors.base import EventView
@@ -27,15 +31,27 @@ class Features(msgspec.Struct, kw_only=True):
     feedback_score: float | None = None
     first_ts: float | None = None  # time of the first event (in seq order), None if it has none
     last_ts: float | None = None
+    # What cohort evidence needs (detectors/cohort.py), kept small: two keys and a bounded set.
+    task_key: str = ""  # the producer's task/intent key (first event's attributes), "" without one
+    context_key: str = ""  # the agent's configuration: fingerprint of its system prompt, if known
+    request_key: str = ""  # the first identifier the user typed (account, order, booking id)
+    actions: list[str] = []  # sorted hashes of successful state-changing calls (tool + arguments)
 
 
 MAX_TOOLS = 32
+MAX_ACTIONS = 32
+TASK_ATTRIBUTES = ("task", "task_id", "intent")  # event attributes that name the task, first wins
+CONTEXT_ATTRIBUTE = "system_sha256"  # set by the adapters from the system prompt
+# An identifier: 5+ characters of word, '#', '@', '.' or '-' with a digit among them: account
+# handles (mia_li_3668), order numbers, emails, booking codes, zip codes.
+_IDENTIFIER = re.compile(r"[#@\w.\-]*\d[#@\w.\-]*", re.ASCII)
 
 
 def update_features(features: Features, view: EventView) -> None:
     ts = view.ts
     if features.events == 0:
         features.first_ts = ts  # the first event's time: stable, so storage keys never move
+        _first_event_keys(features, view.event.attributes)
     features.events += 1
     if ts is not None and (features.last_ts is None or ts > features.last_ts):
         features.last_ts = ts
@@ -43,6 +59,8 @@ def update_features(features: Features, view: EventView) -> None:
     if kind == "user":
         features.user_turns += 1
         features.user_chars += len(view.event.text)  # type: ignore[union-attr]
+        if not features.request_key:
+            features.request_key = first_identifier(view.event.text)  # type: ignore[union-attr]
     elif kind == "assistant":
         features.assistant_turns += 1
         features.assistant_chars += len(view.event.text)  # type: ignore[union-attr]
@@ -50,7 +68,10 @@ def update_features(features: Features, view: EventView) -> None:
         _count_call(features, view.tool)
     elif kind == "tool_result":
         assert isinstance(view.event, ToolResult)
-        _count_result(features, result_is_error(view.event), is_mutating(view.tool))
+        failed, mutating = result_is_error(view.event), is_mutating(view.tool)
+        _count_result(features, failed, mutating)
+        if mutating and not failed and view.call is not None:
+            _add_action(features, action_hash(view.tool, view.call.args_key))
     elif kind == "feedback":
         features.feedback_score = view.event.score  # type: ignore[union-attr]
 
@@ -69,3 +90,52 @@ def _count_result(features: Features, failed: bool, mutating: bool) -> None:
     if mutating:
         features.state_changes += not failed
         features.failed_state_changes += failed
+
+
+def _first_event_keys(features: Features, attributes: dict[str, Any]) -> None:
+    if not attributes:
+        return
+    task = next((attributes[name] for name in TASK_ATTRIBUTES if attributes.get(name) not in (None, "")), "")
+    features.task_key = str(task)[:200]
+    context = attributes.get(CONTEXT_ATTRIBUTE)
+    features.context_key = context[:64] if isinstance(context, str) else ""
+
+
+def first_identifier(text: str) -> str:
+    for match in _IDENTIFIER.finditer(text):
+        token = match.group().strip(".-#@").lower()
+        if len(token) >= 5:
+            return token[:64]
+    return ""
+
+
+def action_hash(tool: str, args_key: str) -> str:
+    """Identity of a state-changing action: the tool and its arguments, order of list items aside."""
+    try:
+        arguments = _canonical(msgspec.json.decode(args_key)) if args_key else None
+        text = _ENCODER.encode(arguments).decode()
+    except (msgspec.DecodeError, TypeError):
+        text = args_key
+    return hashlib.blake2b(f"{tool}\x00{text}".encode(), digest_size=8).hexdigest()
+
+
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(item) for item in value]
+        return sorted(items, key=lambda item: _ENCODER.encode(item))
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+def _add_action(features: Features, digest: str) -> None:
+    actions = features.actions
+    if digest in actions or len(actions) >= MAX_ACTIONS:
+        return
+    actions.append(digest)
+    actions.sort()

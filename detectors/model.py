@@ -146,3 +146,14 @@ class TrajectoryReport(msgspec.Struct, kw_only=True):
     last_ts: float | None = None
     features: dict[str, float] = {}
     reasons: list[str] = []  # human-readable: why the triage score is what it is
+    # Cohort keys (detectors/cohort.py): peers are runs of the same task or request.
+    task_key: str = ""
+    request_key: str = ""
+    context_key: str = ""
+    action_sig: str = ""  # hash of the successful state-changing actions, "" for none
+    # Set only where the fleet was seen (analyze/evaluate over files, sampling in ClickHouse):
+    # triage_score is then the combined score, and these are its parts.
+    trajectory_score: float | None = None
+    cohort_basis: str | None = None  # "task", "request", or "" without peers
+    cohort_peers: int = 0
+    cohort_agreeing: int = 0

@@ -16,11 +16,13 @@ from typing import Any
 import msgspec
 
 from detectors.base import CallRef, CloseView, Detector, EventView
+from detectors.cohort import action_signature
 from detectors.features import Features, update_features
 from detectors.model import Event, SessionEnd, Signal, ToolCall, ToolResult, TrajectoryReport
 from detectors.redact import redact_signal
 from detectors.registry import DEFAULT_DETECTORS
 from detectors.tools import args_key
+from detectors.triage import TriageConfig, packaged_config
 from detectors.verdict import assess
 
 MAX_OPEN_CALLS = 64  # open tool calls remembered for attribution by call_id
@@ -50,8 +52,10 @@ class SessionState(msgspec.Struct, kw_only=True):
 class Engine:
     """A detector set plus its state codec: build once, share across sessions."""
 
-    def __init__(self, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> None:
+    def __init__(self, detectors: Iterable[Detector] = DEFAULT_DETECTORS, *,
+                 triage: TriageConfig | None = None) -> None:
         self.detectors = tuple(detectors)
+        self.triage = triage or packaged_config()  # the weights of the record's triage score
         self.by_kind: dict[str, list[int]] = {}
         for position, detector in enumerate(self.detectors):
             for kind in detector.kinds:
@@ -127,7 +131,7 @@ class Session:
     def report(self, *, pipeline_version: str = "") -> TrajectoryReport:
         state = self.state
         features = state.features
-        verdict = assess(state.counts, features)
+        verdict = assess(state.counts, features, self.engine.triage)
         return TrajectoryReport(
             id=state.trajectory_id,
             quality=verdict.quality,
@@ -146,6 +150,10 @@ class Session:
             last_ts=features.last_ts,
             features=verdict.features,
             reasons=verdict.reasons,
+            task_key=features.task_key,
+            request_key=features.request_key,
+            context_key=features.context_key,
+            action_sig=action_signature(features.actions),
             **state.meta,
         )
 

@@ -1,48 +1,80 @@
 """Triage score: how worth a reviewer's time a trajectory is (0-1), with the reasons.
 
-A logistic over a few saturating pieces of evidence, each readable on its own:
-- friction the signals saw (failures, loops, exhaustion, misalignment, stagnation, disengagement);
-- consequential actions: successful state-changing tool calls (bookings, payments, deletions) are
-  where a wrong move costs most, and failed ones followed by retries are where agents improvise;
-- effort: long trajectories have more room for a mistake;
-- hand-offs: a trajectory the agent already handed to a human is routed for review by the product
-  (and an escalation request it honoured is no longer a lead).
-Weights are configuration (TriageConfig); no outcome label is read.
+Two parts, each a logistic over named, readable pieces of evidence:
+
+- the **trajectory score** needs one trajectory only, so the streaming engine computes it
+  incrementally and the record stores it (``triage_score`` in the worker's record): signal
+  categories (sqrt of their counts), tool errors, successful and failed state-changing calls,
+  retries after a failed one, length, hand-offs to a human;
+- the **cohort part** needs the fleet (``detectors/cohort.py``): the share of a trajectory's peers
+  (runs of the same task or request) that ended with different state-changing actions, shrunk
+  when peers are few. The combined score is ``sigmoid(cohort_bias + trajectory_scale * z +
+  cohort_weight * disagreement * peers / (peers + cohort_prior))`` with ``z`` the trajectory logit,
+  and it is the trajectory score itself when there are no peers.
+
+Weights are configuration (``TriageConfig``), fitted by ``signals calibrate`` with grouped
+cross-validation; the packaged default (``triage.toml`` beside this file) is that command's output on
+the τ-bench dev files. No outcome label is ever read here.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Final
 
 import msgspec
 
+from detectors.cohort import CohortEvidence
 from detectors.features import Features
 from detectors.quality import category_counts
 
 ESCALATION: Final = "interaction.disengagement.escalation"
 
 
-class TriageConfig(msgspec.Struct, frozen=True, kw_only=True):
-    bias: float = -2.0
-    category_weights: dict[str, float] = msgspec.field(default_factory=lambda: {
-        "execution.failure": 0.5,
-        "execution.loops": 0.5,
-        "environment.exhaustion": 0.4,
-        "interaction.misalignment": 0.5,
-        "interaction.stagnation": 0.3,
-        "interaction.disengagement": 0.5,
-        "interaction.satisfaction": 0.0,
-    })
-    state_change_weight: float = 0.8
-    state_change_cap: int = 3
-    failed_state_change_weight: float = 0.0
-    retried_state_change_weight: float = 0.5
-    length_weight: float = 0.4  # per log2(events / 8)
-    handoff_weight: float = -1.2
+class TriageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    bias: float = -1.0
+    weights: dict[str, float] = {}  # evidence name -> weight per unit of its value (see evidence_values)
+    cohort_bias: float = 0.0
+    trajectory_scale: float = 1.0
+    cohort_weight: float = 0.0
+    cohort_prior: float = 1.0  # peers / (peers + prior): one peer counts half
+    source: str = ""  # how this configuration was made
 
 
-DEFAULT_TRIAGE: Final = TriageConfig()
+def load_config(path: str | Path) -> TriageConfig:
+    """A triage configuration from a TOML file (what `signals calibrate --out` writes)."""
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+        return msgspec.convert(data, TriageConfig)
+    except OSError as error:
+        raise ValueError(f"cannot read triage config {path}: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as error:
+        raise ValueError(f"triage config {path} is not valid: {error}") from None
+
+
+def dump_config(config: TriageConfig) -> str:
+    lines = [f"# {line}" for line in config.source.splitlines()] if config.source else []
+    lines += [f"source = {_quote(config.source)}"] if config.source else []
+    for name in ("bias", "cohort_bias", "trajectory_scale", "cohort_weight", "cohort_prior"):
+        lines.append(f"{name} = {getattr(config, name)!r}")
+    lines.append("")
+    lines.append("[weights]")
+    lines += [f"{_quote(name)} = {weight!r}" for name, weight in sorted(config.weights.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@cache
+def packaged_config() -> TriageConfig:
+    text = resources.files("detectors").joinpath("triage.toml").read_text("utf-8")
+    return msgspec.convert(tomllib.loads(text), TriageConfig)
 
 
 def activity(features: Features) -> int:
@@ -50,29 +82,57 @@ def activity(features: Features) -> int:
     return features.user_turns + features.assistant_turns + features.tool_calls + features.tool_results
 
 
-def evidence(counts: dict[str, int], features: Features, config: TriageConfig = DEFAULT_TRIAGE) -> dict[str, float]:
-    """Each piece of evidence and its contribution to the logit."""
-    parts: dict[str, float] = {}
+def evidence_values(counts: dict[str, int], features: Features) -> dict[str, float]:
+    """Every piece of per-trajectory evidence by name, on the scale its weight applies to."""
     if features.handoffs:  # an escalation the agent honoured is routed already, not a lead
         counts = {t: n for t, n in counts.items() if t != ESCALATION}
-    for category, n in category_counts(counts).items():
-        weight = config.category_weights.get(category, 0.0)
-        if weight:
-            parts[category] = weight * math.sqrt(n)
-    if features.state_changes:
-        parts["state_changes"] = config.state_change_weight * min(features.state_changes, config.state_change_cap)
-    if features.failed_state_changes and config.failed_state_change_weight:
-        parts["failed_state_changes"] = config.failed_state_change_weight * math.sqrt(features.failed_state_changes)
-    if features.retried_state_changes:
-        parts["retried_state_changes"] = config.retried_state_change_weight * math.sqrt(features.retried_state_changes)
-    turns = activity(features)
-    if turns > 8:
-        parts["length"] = config.length_weight * math.log2(turns / 8)
-    if features.handoffs:
-        parts["handoff"] = config.handoff_weight
+    values = {category: math.sqrt(n) for category, n in category_counts(counts).items() if n}
+    values["tool_errors"] = math.sqrt(features.tool_errors)
+    values["state_changes"] = float(min(features.state_changes, 3))
+    values["failed_state_changes"] = math.sqrt(features.failed_state_changes)
+    values["retried_state_changes"] = math.sqrt(features.retried_state_changes)
+    values["length"] = math.log2(1 + activity(features))
+    values["user_turns"] = math.log2(1 + features.user_turns)
+    values["handoff"] = float(features.handoffs > 0)
+    return values
+
+
+def evidence(counts: dict[str, int], features: Features, config: TriageConfig | None = None) -> dict[str, float]:
+    """Each piece of evidence's contribution to the trajectory logit (zero contributions left out)."""
+    weights = (config or packaged_config()).weights
+    parts = {}
+    for name, value in evidence_values(counts, features).items():
+        contribution = weights.get(name, 0.0) * value
+        if contribution:
+            parts[name] = contribution
     return parts
 
 
-def triage_score(parts: dict[str, float], config: TriageConfig = DEFAULT_TRIAGE) -> float:
-    logit = config.bias + sum(parts.values())
-    return round(1.0 / (1.0 + math.exp(-logit)), 4)
+def trajectory_logit(parts: dict[str, float], config: TriageConfig | None = None) -> float:
+    return (config or packaged_config()).bias + sum(parts.values())
+
+
+def triage_score(parts: dict[str, float], config: TriageConfig | None = None) -> float:
+    return sigmoid(trajectory_logit(parts, config))
+
+
+def cohort_contribution(cohort: CohortEvidence, config: TriageConfig | None = None) -> float | None:
+    """The cohort's term of the combined logit; None without peers."""
+    config = config or packaged_config()
+    disagreement = cohort.disagreement
+    if disagreement is None:
+        return None
+    return config.cohort_weight * disagreement * cohort.peers / (cohort.peers + config.cohort_prior)
+
+
+def combined_score(parts: dict[str, float], cohort: CohortEvidence, config: TriageConfig | None = None) -> float:
+    config = config or packaged_config()
+    term = cohort_contribution(cohort, config)
+    z = trajectory_logit(parts, config)
+    if term is None:
+        return sigmoid(z)
+    return sigmoid(config.cohort_bias + config.trajectory_scale * z + term)
+
+
+def sigmoid(logit: float) -> float:
+    return round(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))), 4)

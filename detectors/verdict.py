@@ -7,7 +7,7 @@ import msgspec
 from detectors.features import Features
 from detectors.model import Quality
 from detectors.quality import grade, quality_score
-from detectors.triage import evidence, triage_score
+from detectors.triage import TriageConfig, evidence, triage_score
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -18,14 +18,17 @@ class Verdict(msgspec.Struct, frozen=True):
     reasons: list[str]
 
 
-def assess(counts: dict[str, int], features: Features) -> Verdict:
+def assess(counts: dict[str, int], features: Features, triage: TriageConfig | None = None) -> Verdict:
     score = quality_score(counts)
-    parts = evidence(counts, features)
-    reasons = [f"{name} {value:+.2f}" for name, value in sorted(parts.items(), key=lambda kv: -abs(kv[1]))]
+    parts = evidence(counts, features, triage)
     flat = {
         "state_changes": float(features.state_changes),
         "failed_state_changes": float(features.failed_state_changes),
         "handoffs": float(features.handoffs),
         "distinct_tools": float(len(features.distinct_tools)),
     }
-    return Verdict(grade(score), score, triage_score(parts), flat, reasons)
+    return Verdict(grade(score), score, triage_score(parts, triage), flat, reasons_for(parts))
+
+
+def reasons_for(parts: dict[str, float]) -> list[str]:
+    return [f"{name} {value:+.2f}" for name, value in sorted(parts.items(), key=lambda kv: (-abs(kv[1]), kv[0]))]

@@ -2,6 +2,7 @@
 
 A record is ``{task_id, trial, reward, info, traj}`` with ``traj`` a list of OpenAI messages.
 - id ``"<task_id>-<trial>"`` (``trial`` 0 when absent); labels ``{reward, task_id, trial}``;
+- the first event's attribute ``task`` holds the task id (what cohort evidence groups by);
 - agent_id ``"tau-bench"`` unless the record (or its ``info``) names an ``agent_id``;
 - the simulated user ends the chat with a trailing ``###STOP###``: the marker is stripped from the
   text, a user message left empty by it is dropped, and a SessionEnd(reason="user_stop") closes
@@ -28,6 +29,7 @@ def to_trajectory(record: dict[str, Any], default_id: str, where: str) -> Trajec
     _check_task_id(record, where)
     trajectory_id = f"{record['task_id']}-{record.get('trial', 0)}"
     out = EventBuilder(trajectory_id, {"agent_id": _agent_id(record)})
+    out.first_attributes["task"] = str(record["task_id"])  # the cohort key: runs of the same task are peers
     messages, stopped = strip_stop(decode_messages(record["traj"], f"{where} (`traj`)"))
     add_messages(out, messages, where)
     if stopped:

@@ -73,4 +73,4 @@ def test_fixture_file() -> None:
 
 def test_assistant_text_only() -> None:
     [trajectory] = adapt(record([{"role": "assistant", "content": "hello"}], trial=0))
-    assert trajectory.events == conv("4-0", A("hello", agent_id="tau-bench"))
+    assert trajectory.events == conv("4-0", A("hello", agent_id="tau-bench", attributes={"task": "4"}))

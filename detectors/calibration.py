@@ -1,0 +1,206 @@
+"""Fitting and checking triage weights on labelled trajectories (``signals calibrate`` / ``evaluate``).
+
+Everything fitted is judged out of fold: folds are whole groups (by default the task), so no task is
+ever both fitted and scored. Two stages, matching ``detectors/triage.py``:
+
+1. the trajectory weights: an L2-regularised logistic over ``evidence_values`` (standardised to fit,
+   written back on the raw scale);
+2. the cohort stage, on trajectories that have peers: ``cohort_bias + trajectory_scale * z +
+   cohort_weight * shrunk disagreement``, with ``z`` the stage-1 logit.
+
+Needs numpy (the ``calibrate`` extra); scoring with a fitted configuration does not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detectors.cohort import CohortEvidence, CohortMember, cohort_evidence
+from detectors.evaluation import auc
+from detectors.model import TrajectoryReport
+from detectors.triage import (
+    TriageConfig,
+    combined_score,
+    evidence_values,
+    packaged_config,
+    sigmoid,
+    triage_score,
+)
+
+DEFAULT_L2 = 10.0
+
+
+@dataclass
+class Labelled:
+    """Labelled trajectories with everything scoring needs (no label is read while scoring)."""
+
+    reports: list[TrajectoryReport]
+    values: list[dict[str, float]]  # evidence_values of each
+    failed: list[bool]
+    groups: list[str]  # the cross-validation group of each (e.g. its task)
+    files: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    cohorts: list[CohortEvidence] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.cohorts:
+            self.cohorts = cohort_evidence([member_of(r) for r in self.reports])
+
+    def subset(self, rows: Sequence[int]) -> Labelled:
+        pick: Callable[[list[Any]], list[Any]] = lambda items: [items[i] for i in rows] if items else []
+        return Labelled(pick(self.reports), pick(self.values), pick(self.failed), pick(self.groups),
+                        pick(self.files), pick(self.models), pick(self.cohorts))
+
+
+def member_of(report: TrajectoryReport) -> CohortMember:
+    return CohortMember(agent_id=report.agent_id, context_key=report.context_key, task_key=report.task_key,
+                        request_key=report.request_key, action_sig=report.action_sig)
+
+
+# -- folds ---------------------------------------------------------------------------------------
+def grouped_folds(groups: Sequence[str], k: int, seed: int = 0) -> list[int]:
+    """A fold index per row; every group lies in exactly one fold, folds balanced by size."""
+    sizes: dict[str, int] = {}
+    for group in groups:
+        sizes[group] = sizes.get(group, 0) + 1
+    order = sorted(sizes)
+    random.Random(seed).shuffle(order)
+    order.sort(key=lambda g: -sizes[g])  # stable: shuffled ties, biggest groups first
+    k = max(1, min(k, len(order)))
+    load = [0] * k
+    fold_of: dict[str, int] = {}
+    for group in order:
+        target = min(range(k), key=lambda f: (load[f], f))
+        fold_of[group] = target
+        load[target] += sizes[group]
+    return [fold_of[g] for g in groups]
+
+
+# -- fitting -------------------------------------------------------------------------------------
+def logistic(X: np.ndarray, y: np.ndarray, l2: float, offset: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """L2-penalised logistic regression by Newton steps on standardised columns; raw-scale (bias, w)."""
+    mean = X.mean(axis=0) if len(X) else np.zeros(X.shape[1])
+    scale = X.std(axis=0) if len(X) else np.ones(X.shape[1])
+    scale[scale < 1e-9] = 1.0
+    Z = np.c_[np.ones(len(X)), (X - mean) / scale]
+    base = offset if offset is not None else np.zeros(len(X))
+    w = np.zeros(Z.shape[1])
+    penalty = l2 * np.diag(np.r_[0.0, np.ones(Z.shape[1] - 1)])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(base + Z @ w, -60, 60)))
+        gradient = Z.T @ (p - y) + penalty @ w
+        hessian = (Z * (p * (1 - p))[:, None]).T @ Z + penalty + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    raw = w[1:] / scale
+    return float(w[0] - raw @ mean), raw
+
+
+def fit(data: Labelled, names: Sequence[str], *, l2: float = DEFAULT_L2, cohort: bool = True,
+        source: str = "") -> TriageConfig:
+    """Both stages on ``data``; evidence not in ``names`` gets no weight."""
+    names = list(names)
+    X = matrix(data.values, names)
+    y = np.array(data.failed, dtype=float)
+    bias, w = logistic(X, y, l2)
+    stage1 = TriageConfig(bias=round(bias, 4), weights={n: round(float(v), 4) for n, v in zip(names, w, strict=True)},
+                          source=source)
+    if not cohort:
+        return stage1
+    prior = stage1.cohort_prior
+    rows = [i for i, c in enumerate(data.cohorts) if c.peers]
+    if len(rows) < 10 or len({data.failed[i] for i in rows}) < 2:
+        return stage1
+    z = X[rows] @ w + bias
+    shrunk = np.array([_shrunk(data.cohorts[i], prior) for i in rows])
+    cb, (scale, weight) = logistic(np.c_[z, shrunk], y[rows], 1.0)
+    return TriageConfig(bias=stage1.bias, weights=stage1.weights, cohort_bias=round(cb, 4),
+                        trajectory_scale=round(float(scale), 4), cohort_weight=round(float(weight), 4),
+                        cohort_prior=prior, source=source)
+
+
+def _shrunk(cohort: CohortEvidence, prior: float) -> float:
+    d = cohort.disagreement
+    return 0.0 if d is None else d * cohort.peers / (cohort.peers + prior)
+
+
+def matrix(values: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
+    return np.array([[v.get(n, 0.0) for n in names] for v in values], dtype=float).reshape(len(values), len(names))
+
+
+# -- scoring -------------------------------------------------------------------------------------
+def trajectory_scores(data: Labelled, config: TriageConfig) -> list[float]:
+    return [triage_score(_parts(v, config), config) for v in data.values]
+
+
+def combined_scores(data: Labelled, config: TriageConfig) -> list[float]:
+    return [combined_score(_parts(v, config), c, config) for v, c in zip(data.values, data.cohorts, strict=True)]
+
+
+def _parts(values: dict[str, float], config: TriageConfig) -> dict[str, float]:
+    return {n: config.weights.get(n, 0.0) * x for n, x in values.items() if config.weights.get(n, 0.0)}
+
+
+def out_of_fold(data: Labelled, names: Sequence[str], *, folds: int = 5, seed: int = 0, l2: float = DEFAULT_L2,
+                cohort: bool = True) -> tuple[list[float], list[float]]:
+    """Trajectory and combined scores of each row from a fit on the other folds only."""
+    fold = grouped_folds(data.groups, folds, seed)
+    trajectory = [math.nan] * len(fold)
+    combined = [math.nan] * len(fold)
+    for k in sorted(set(fold)):
+        train = [i for i, f in enumerate(fold) if f != k]
+        test = [i for i, f in enumerate(fold) if f == k]
+        config = fit(data.subset(train), names, l2=l2, cohort=cohort)
+        held = data.subset(test)
+        for i, t, c in zip(test, trajectory_scores(held, config), combined_scores(held, config), strict=True):
+            trajectory[i], combined[i] = t, c
+    return trajectory, combined
+
+
+def evidence_names(data: Labelled) -> list[str]:
+    names: dict[str, None] = {}
+    for values in data.values:
+        names.update(dict.fromkeys(values))
+    return sorted(names)
+
+
+# -- intervals -----------------------------------------------------------------------------------
+def bootstrap(statistic: Callable[[list[int]], float], n: int, *, rounds: int = 1000, seed: int = 0,
+              groups: Sequence[str] | None = None) -> tuple[float, float]:
+    """95% percentile interval of ``statistic(rows)`` over resamples (of whole groups when given)."""
+    rng = random.Random(seed)
+    if groups is not None:
+        members: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            members.setdefault(g, []).append(i)
+        units = list(members.values())
+    else:
+        units = [[i] for i in range(n)]
+    values = []
+    for _ in range(rounds):
+        rows = [i for _ in units for i in units[rng.randrange(len(units))]]
+        value = statistic(rows)
+        if not math.isnan(value):
+            values.append(value)
+    if not values:
+        return math.nan, math.nan
+    values.sort()
+    return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]
+
+
+def auc_interval(scores: Sequence[float], failed: Sequence[bool], groups: Sequence[str], rounds: int,
+                 seed: int = 0) -> tuple[float, float]:
+    return bootstrap(lambda rows: auc([scores[i] for i in rows], [failed[i] for i in rows]), len(scores),
+                     rounds=rounds, seed=seed, groups=groups)
+
+
+__all__ = ["DEFAULT_L2", "Labelled", "auc_interval", "bootstrap", "combined_scores", "evidence_names", "fit",
+           "grouped_folds", "logistic", "out_of_fold", "packaged_config", "sigmoid", "trajectory_scores"]
