@@ -1,23 +1,17 @@
-"""The ingest agent: input events -> per-trajectory sessions -> signals and trajectory records.
+"""The ingest agent: the Faust adapter of ``streams.pipeline`` (the session lifecycle lives there).
 
 Processing (at-least-once; outputs are idempotent by trajectory id):
-- messages arrive in batches (``stream.take_events``); each is decoded by ``streams.codec``; a bad
+- messages arrive in batches (``stream.take_events``) and go through ``Pipeline.process``; a bad
   one goes to the DLQ with its ORIGINAL bytes and ``x-error-*`` headers, and is counted;
-- events are grouped by trajectory; each trajectory's state is read from the ``sessions`` table
-  once and written back once (reassigned, so it is changelogged) per batch;
-- new signals go to the signals topic; the trajectory record goes to the trajectories topic once
-  per trajectory per batch -- also when the batch held only duplicates, so a batch redelivered
-  after a crash re-emits the same records;
-- a session closes (``final: true``) when its SessionEnd event has been applied, when event time
-  on its partition (the watermark = max event ts seen) passes its last event ts + the inactivity
-  gap, or, on quiet partitions, when a control "tick" (header ``x-signals-control: tick``, sent by
-  a wall-clock timer onto that partition) finds it idle for ``idle_close_s``. Ticks travel through
-  the stream because Faust only allows table writes inside stream iteration. Record CONTENT
-  depends only on events; the trigger decides only when ``final`` flips;
-- closed sessions keep their state for ``closed_retention_s`` (wall clock): a redelivered or late
-  event is applied (events are data: the final record is re-emitted with updated content) and
-  duplicates re-emit the identical final record. After retention the state is deleted; an event
-  arriving later starts a new (non-final) session under the same id.
+- session state lives in the ``sessions`` table (``TableStore``): read once and written back once
+  per trajectory per batch (reassigned, so it is changelogged, to the partition of the message the
+  events came in);
+- every update is published: new signals to the signals topic, the trajectory record to the
+  trajectories topic, once per trajectory per batch -- also when the batch held only duplicates,
+  so a batch redelivered after a crash re-emits the same records;
+- idle ticks (``streams.codec.TICK_HEADERS``) are sent by a wall-clock timer onto quiet
+  partitions and travel through the stream, because Faust only allows table writes inside stream
+  iteration; the pipeline closes idle sessions when one arrives.
 The signals topic can lose signals of a batch in one narrow crash window (changelog written,
 signals not yet sent); the trajectory record always carries every signal.
 """
@@ -32,16 +26,12 @@ import msgspec
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from detectors.model import Event, Signal
 from detectors.session import DEFAULT_ENGINE, Engine, Session
-from streams.codec import Rejected, decode, dlq_headers, encode_report, encode_signal
+from streams.codec import TICK_HEADERS, dlq_headers, encode_report, encode_signal, is_tick
 from streams.metrics import Metrics
+from streams.pipeline import Outcome, Pipeline, Rejection, Update
 from streams.settings import Settings
 from streams.topics import Topics, declare
-from streams.tracker import Tracker
-
-CONTROL_HEADER = "x-signals-control"
-TICK = b"tick"
 
 
 class _Brief(msgspec.Struct):  # the part of a stored SessionState the tracker needs
@@ -55,93 +45,82 @@ class _Brief(msgspec.Struct):  # the part of a stored SessionState the tracker n
 _brief_decoder = msgspec.msgpack.Decoder(_Brief)
 
 
+class TableStore:
+    """The ``sessions`` table as the pipeline's store: encoded states, one write per key per batch.
+    A write goes to the changelog partition of the message it came from (``origin``)."""
+
+    def __init__(self, table: Any, engine: Engine) -> None:
+        self.table, self.engine = table, engine
+
+    def load(self, key: bytes) -> Session | None:
+        raw = self.table.get(key)
+        if not raw:
+            return None
+        state = self.engine.decode_state(raw)
+        return Session(state.trajectory_id, engine=self.engine, state=state)
+
+    def save(self, key: bytes, session: Session, origin: Any) -> None:
+        _current_event.set(weakref.ref(origin))
+        self.table[key] = self.engine.encode_state(session.state)  # reassign: changelogged
+
+    def drop(self, key: bytes, origin: Any) -> None:
+        if key in self.table:
+            _current_event.set(weakref.ref(origin))
+            del self.table[key]
+
+    def briefs(self) -> Any:
+        for key, raw in self.table.items():
+            brief = _brief_decoder.decode(raw)
+            yield key, brief.closed, brief.features.last_ts
+
+
+def _message(event: Any) -> Any:
+    return event.message
+
+
 class Ingest:
+    """The Faust side of ``streams.pipeline.Pipeline``: batches in, sends and metrics out."""
+
     def __init__(self, app: Any, topics: Topics, table: Any, settings: Settings,
                  metrics: Metrics, engine: Engine = DEFAULT_ENGINE) -> None:
         self.app, self.topics, self.table, self.settings = app, topics, table, settings
         self.metrics, self.engine = metrics, engine
-        self.tracker = Tracker(gap_s=settings.inactivity_gap_s)
+        self.pipeline = Pipeline(
+            TableStore(table, engine), engine=engine, gap_s=settings.inactivity_gap_s,
+            idle_close_s=settings.idle_close_s, closed_retention_s=settings.closed_retention_s,
+            max_event_bytes=settings.max_event_bytes, partition_of=self._partition_of)
+        self.tracker = self.pipeline.tracker
         self.version = settings.pipeline_version
         self.offsets: dict[int, int] = {}
 
     # -- one batch -----------------------------------------------------------------------
     async def process(self, batch: list[Any]) -> None:
         now = time.time()
-        if not self.tracker.rebuilt:
-            self.rebuild(now)
-        groups: dict[bytes, tuple[Any, list[Event]]] = {}
-        ticks: dict[int, Any] = {}
+        latency = self.metrics.latency
         for event in batch:
             message = event.message
-            self.tracker.last_input[message.partition] = now
             self.offsets[message.partition] = message.offset
-            if _is_tick(message):
-                ticks[message.partition] = event
-                continue
-            await self.accept(event, now, groups)
-        for key, (event, events) in groups.items():
-            await self.apply(key, event, events, now)
-        for partition, event in {**self._last_by_partition(groups), **ticks}.items():
-            await self.close_due(partition, event, now, tick=partition in ticks)
+            if message.timestamp and not is_tick(message.headers):
+                latency.observe(max(0.0, now - message.timestamp))
+        outcome = self.pipeline.process(batch, now, message_of=_message)
+        await self.publish(outcome)
 
-    async def accept(self, event: Any, now: float, groups: dict[bytes, tuple[Any, list[Event]]]) -> None:
-        message = event.message
-        self.metrics.messages.inc()
-        if message.timestamp:
-            self.metrics.latency.observe(max(0.0, now - message.timestamp))
-        decoded = decode(message.value, message.key, max_bytes=self.settings.max_event_bytes)
-        if isinstance(decoded, Rejected):
-            await self.reject(message, decoded)
-            return
-        self.metrics.events.inc(len(decoded))
-        for item in decoded:
-            self.tracker.observe(message.partition, item.ts)
-        key = message.key or decoded[0].trajectory_id.encode()
-        _, events = groups.setdefault(key, (event, []))
-        events.extend(decoded)
-        groups[key] = (event, events)  # the latest message of the group: its partition owns the key
+    async def publish(self, outcome: Outcome) -> None:
+        metrics = self.metrics
+        metrics.messages.inc(outcome.messages)
+        metrics.events.inc(outcome.events)
+        for rejection in outcome.rejections:
+            await self.reject(rejection)
+        for update in outcome.updates:
+            await self.send_update(update)
 
-    async def apply(self, key: bytes, event: Any, events: list[Event], now: float) -> None:
-        _current_event.set(weakref.ref(event))  # table writes go to this message's partition
-        session = self.load(key, events[0].trajectory_id)
-        state = session.state
-        signals = [s for e in events for s in session.feed(e)]
-        if state.ended and not state.closed:
-            signals += session.close()
-            self.metrics.closed.labels("end").inc()
-        await self.store_and_publish(key, event.message.partition, session, signals, now)
-
-    # -- closing -------------------------------------------------------------------------
-    async def close_due(self, partition: int, event: Any, now: float, *, tick: bool) -> None:
-        _current_event.set(weakref.ref(event))
-        due = [(k, "inactivity") for k in self.tracker.inactive(partition)]
-        if tick:
-            due += [(k, "idle") for k in self.tracker.idle(partition, now, self.settings.idle_close_s)]
-        for key, trigger in due:
-            session = self.load(key, key.decode())
-            if session.state.closed:
-                continue
-            signals = session.close()
-            self.metrics.closed.labels(trigger).inc()
-            await self.store_and_publish(key, partition, session, signals, now)
-        for key in self.tracker.expired(partition, now, self.settings.closed_retention_s):
-            if key in self.table:
-                del self.table[key]
-
-    # -- state and output ----------------------------------------------------------------
-    def load(self, key: bytes, trajectory_id: str) -> Session:
-        raw = self.table.get(key)
-        state = self.engine.decode_state(raw) if raw else None
-        return Session(trajectory_id, engine=self.engine, state=state)
-
-    async def store_and_publish(self, key: bytes, partition: int, session: Session,
-                                signals: list[Signal], now: float) -> None:
-        state = session.state
-        self.table[key] = self.engine.encode_state(state)  # reassign: changelogged
-        self.tracker.update(key, partition, state.features.last_ts, now, closed=state.closed)
-        report = session.report(pipeline_version=self.version)
+    async def send_update(self, update: Update) -> None:
+        key, state = update.key, update.session.state
+        if update.trigger is not None:
+            self.metrics.closed.labels(update.trigger).inc()
+        report = update.report(self.version)
         send = self.app.producer.send
-        for signal in signals:
+        for signal in update.signals:
             value = encode_signal(state.trajectory_id, signal, pipeline_version=self.version,
                                   agent_id=report.agent_id)
             await send(self.topics.signals.get_topic_name(), key, value, None, None, None)
@@ -149,33 +128,23 @@ class Ingest:
         await send(self.topics.trajectories.get_topic_name(), key, encode_report(report), None, None, None)
         self.metrics.records.labels(str(report.final).lower()).inc()
 
-    async def reject(self, message: Any, rejected: Rejected) -> None:
+    async def reject(self, rejection: Rejection) -> None:
+        message, rejected = rejection.message, rejection.rejected
         headers = [*(message.headers or ()),
                    *dlq_headers(rejected, message.topic, message.partition, message.offset)]
         await self.app.producer.send(self.topics.dlq.get_topic_name(), message.key, message.value,
                                      None, None, headers)
         self.metrics.rejected.labels(rejected.reason).inc()
 
-    # -- restart / rebalance / quiet partitions ------------------------------------------
-    def rebuild(self, now: float) -> None:
-        """Re-index the sessions stored in the table (after start or a rebalance)."""
-        self.tracker.reset()
-        for key, raw in self.table.items():
-            brief = _brief_decoder.decode(raw)
-            self.tracker.update(key, self._partition_of(key), brief.features.last_ts, now, closed=brief.closed)
-        self.tracker.rebuilt = True
-
+    # -- quiet partitions ------------------------------------------------------------------
     async def tick_quiet_partitions(self) -> None:
         now, name = time.time(), self.topics.events.get_topic_name()
         self.metrics.open_sessions.set(self.tracker.open_count())
-        for tp in self.app.consumer.assignment():
-            if tp.topic != name:
-                continue
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic == name]
+        for tp in assigned:
             self.report_lag(tp)
-            quiet = now - self.tracker.last_input.get(tp.partition, now - 1e9) >= self.settings.idle_close_s
-            if quiet and (not self.tracker.rebuilt or self.tracker.has_open(tp.partition)):
-                self.tracker.last_input[tp.partition] = now
-                await self.app.producer.send(name, None, b"", tp.partition, None, [(CONTROL_HEADER, TICK)])
+        for partition in self.pipeline.quiet([tp.partition for tp in assigned], now):
+            await self.app.producer.send(name, None, b"", partition, None, TICK_HEADERS)
 
     def report_lag(self, tp: Any) -> None:
         highwater = self.app.consumer.highwater(tp)
@@ -184,14 +153,6 @@ class Ingest:
 
     def _partition_of(self, key: bytes) -> int:
         return (murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
-
-    @staticmethod
-    def _last_by_partition(groups: dict[bytes, tuple[Any, list[Event]]]) -> dict[int, Any]:
-        return {event.message.partition: event for event, _ in groups.values()}
-
-
-def _is_tick(message: Any) -> bool:
-    return any(k == CONTROL_HEADER and v == TICK for k, v in message.headers or ())
 
 
 def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metrics | None = None) -> Ingest:
@@ -211,6 +172,6 @@ def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metri
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
-        ingest.tracker.reset()
+        ingest.pipeline.reset()
 
     return ingest

@@ -1,8 +1,11 @@
-"""Kafka message bytes <-> events and output records. Pure: no Faust, no I/O.
+"""Kafka message bytes <-> events and output records. Pure: no Faust, no I/O, no rendering.
 
 An input message value is one event JSON object, or a JSON array of events of ONE trajectory
 (a batched envelope). ``decode`` returns the events, or a ``Rejected`` naming why the message
-belongs in the dead-letter queue.
+belongs in the dead-letter queue. A message with the header ``x-signals-control: tick`` is the
+worker's own idle tick (empty value, sent onto a quiet partition): not input, never rejected;
+``decode_message`` (value, key and headers) returns ``TICK`` for it, so every reader of the events
+topic (the worker, its events sink, replay) tells ticks from bad input the same way.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from typing import Any
 import msgspec
 
 from detectors.model import Event, Signal, TrajectoryReport
-from streams.output import report_row
 
 # Rejection reasons (the `x-error-reason` header and the rejected_total{reason} label).
 EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY = (
     "empty", "encoding", "json", "schema", "oversize", "mixed_trajectories", "key_mismatch")
 REASONS = (EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY)
 MAX_SEQ = (1 << 63) - 1  # larger seqs cannot be stored (msgpack session state, ClickHouse)
+CONTROL_HEADER = "x-signals-control"
+TICK = b"tick"
+TICK_HEADERS: list[tuple[str, bytes]] = [(CONTROL_HEADER, TICK)]
+Headers = Any  # aiokafka and Faust give a sequence of (str, bytes) pairs, or None
 
 
 class Rejected(msgspec.Struct, frozen=True):
@@ -26,7 +32,12 @@ class Rejected(msgspec.Struct, frozen=True):
     detail: str = ""
 
 
+class Tick(msgspec.Struct, frozen=True):
+    """The worker's idle tick (see the module docstring)."""
+
+
 Decoded = list[Event] | Rejected
+TICK_MESSAGE = Tick()
 
 _event_decoder = msgspec.json.Decoder(list[Event] | Event)
 _encoder = msgspec.json.Encoder()
@@ -50,6 +61,18 @@ def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: in
         return Rejected(JSON, "JSON nested too deeply")
     events = decoded if isinstance(decoded, list) else [decoded]
     return _check_seqs(events, isinstance(decoded, list)) or _check_ids(events, key)
+
+
+def is_tick(headers: Headers) -> bool:
+    return any(k == CONTROL_HEADER and v == TICK for k, v in headers or ())
+
+
+def decode_message(value: bytes | None, key: bytes | str | None, headers: Headers, *,
+                   max_bytes: int = 1 << 20) -> Decoded | Tick:
+    """A whole input message: ``TICK_MESSAGE`` for an idle tick, else ``decode(value, key)``."""
+    if headers and is_tick(headers):
+        return TICK_MESSAGE
+    return decode(value, key, max_bytes=max_bytes)
 
 
 def dlq_headers(rejected: Rejected, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
@@ -116,15 +139,10 @@ def encode_signal(trajectory_id: str, signal: Signal, *, pipeline_version: str, 
     return _encoder.encode(record)
 
 
-STREAM_FIELDS = ("pipeline_version", "final", "agent_id", "app_id", "tenant_id", "model", "first_ts", "last_ts")
-
-
 def encode_report(report: TrajectoryReport) -> bytes:
-    """The trajectory record as `signals analyze` prints it, plus the streaming fields
-    (``pipeline_version``, ``final``, agent/app/tenant/model, first/last event ts)."""
-    record = msgspec.to_builtins(report_row(report))
-    record.update((name, getattr(report, name)) for name in STREAM_FIELDS)
-    return _encoder.encode(record)
+    """The trajectory record on the trajectories topic: the published report schema
+    (``detectors.model.TrajectoryReport``, `signals schema report`), every field."""
+    return _encoder.encode(report)
 
 
 def encode_events(events: list[Event]) -> bytes:

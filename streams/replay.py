@@ -3,9 +3,10 @@
 Pure (no Kafka, no Faust): ``Replayer.message(partition, offset, key, value)`` per input message,
 in offset order per partition; ``finish()`` at the end of the range. Records go to an ``Output``.
 
-- Decoding, ordering, closing and report content are the worker's (``streams.codec.decode``,
-  ``detectors.session.Session``, close on an applied SessionEnd or when the partition's event-time
-  watermark passes last ts + the inactivity gap): content depends only on the events.
+- Decoding (idle ticks included), grouping, feeding and closing are the worker's:
+  ``streams.pipeline.Pipeline`` per fetched batch of a partition (close on an applied SessionEnd
+  or when the partition's event-time watermark passes last ts + the inactivity gap; no wall-clock
+  idle close in a backfill). Closed sessions are emitted and dropped.
 - Whole sessions: reading starts ``lookback`` before the range; a session is emitted only if it
   has a message inside the range (``offset >= start``). A session whose lowest seq seen is > 0
   started before the lookback: it is *partial* -- skipped (default) or written non-final with a
@@ -25,8 +26,8 @@ import msgspec
 
 from detectors.model import Event, TrajectoryReport
 from detectors.session import DEFAULT_ENGINE, Engine, Session
-from streams.codec import Rejected, decode
-from streams.tracker import Tracker
+from streams.codec import Headers, Rejected, Tick
+from streams.pipeline import Group, MemoryStore, Outcome, Pipeline
 
 MAX_CLOSED_IDS = 100_000  # closed trajectory ids remembered to recognise late events
 
@@ -47,12 +48,12 @@ class Counters:
     partial_skipped: int = 0
     partial_written: int = 0
     late: int = 0
+    ticks: int = 0  # the worker's idle ticks: skipped, never rejected
     rejected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class Open:
-    session: Session
     partition: int
     first_offset: int
     in_range: bool = False
@@ -60,90 +61,94 @@ class Open:
     events: list[Event] = field(default_factory=list)
 
 
+class _Message:  # what Pipeline.decode reads
+    __slots__ = ("headers", "key", "value")
+
+    def __init__(self, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        self.key, self.value, self.headers = key, value, headers
+
+
 class Replayer:
     def __init__(self, starts: dict[int, int], output: Output, *, pipeline_version: str,
                  gap_s: float = 1800.0, max_event_bytes: int = 1 << 20, write_partial: bool = False,
                  engine: Engine = DEFAULT_ENGINE) -> None:
-        self.starts, self.output, self.version, self.engine = starts, output, pipeline_version, engine
-        self.max_event_bytes, self.write_partial = max_event_bytes, write_partial
-        self.tracker = Tracker(gap_s=gap_s)
+        self.starts, self.output, self.version = starts, output, pipeline_version
+        self.write_partial = write_partial
+        self.store = MemoryStore()
+        self.pipeline = Pipeline(self.store, engine=engine, gap_s=gap_s, closed_retention_s=0.0,
+                                 max_event_bytes=max_event_bytes)
+        self.pipeline.tracker.rebuilt = True  # nothing stored before a replay
         self.open: dict[str, Open] = {}
         self.closed: OrderedDict[str, None] = OrderedDict()
         self.next_offset: dict[int, int] = {}
         self.counters = Counters()
+        self._groups: dict[int, dict[bytes, Group]] = {}  # per partition, until batch_done
+        self._outcome = Outcome()
 
     # -- input ---------------------------------------------------------------------------
-    def message(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+    def message(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                headers: Headers = None) -> None:
         self.next_offset[partition] = offset + 1
         in_range = offset >= self.starts.get(partition, 0)
         self.counters.messages += in_range
-        decoded = decode(value, key, max_bytes=self.max_event_bytes)
+        decoded = self.pipeline.decode(_Message(key, value, headers))
+        if isinstance(decoded, Tick):
+            self.counters.ticks += in_range
+            return
         if isinstance(decoded, Rejected):
             if in_range:
                 self._reject(partition, offset, key, value, decoded)
             return
         self.counters.events += len(decoded) if in_range else 0
         tid = decoded[0].trajectory_id
-        item = self.open.get(tid) or self._start(tid, partition, offset)
-        if item is None:
+        if tid in self.closed:
             self.counters.late += in_range
             return
+        item = self.open.get(tid)
+        if item is None:
+            item = self.open[tid] = Open(partition, offset)
         item.in_range |= in_range
-        self._feed(tid, item, decoded)
-
-    def _start(self, tid: str, partition: int, offset: int) -> Open | None:
-        if tid in self.closed:
-            return None
-        item = self.open[tid] = Open(Session(tid, engine=self.engine), partition, offset)
-        return item
-
-    def _feed(self, tid: str, item: Open, events: list[Event]) -> None:
-        state = item.session.state
-        for event in events:
-            self.tracker.observe(item.partition, event.ts)
-            item.min_seq = min(item.min_seq, event.seq)
-            item.session.feed(event)
-        item.events += events
-        if state.ended:
-            self._close(tid, item)
-        else:
-            self.tracker.update(tid.encode(), item.partition, state.features.last_ts, 0.0, closed=False)
+        item.min_seq = min(item.min_seq, *(event.seq for event in decoded))
+        item.events += decoded
+        groups = self._groups.setdefault(partition, {})
+        self.pipeline.add(groups, None, partition, tid.encode(), decoded, self._outcome)
 
     def batch_done(self, partition: int) -> None:
-        """After a fetched batch of ``partition``: close sessions idle in event time (as the worker)."""
-        for key in self.tracker.inactive(partition):
-            item = self.open.get(key.decode())
-            if item is not None:
-                self._close(key.decode(), item)
+        """After a fetched batch of ``partition``: feed it, close what ended or went inactive."""
+        out, self._outcome = self._outcome, Outcome()
+        last = self.pipeline.apply(self._groups.pop(partition, {}), 0.0, out)
+        self.pipeline.close_due(partition, last.get(partition), 0.0, out, tick=False)
+        self.pipeline.end_batch()
+        for update in out.updates:
+            if update.trigger is not None:
+                self._close(update.key.decode(), update.session)
 
     # -- output --------------------------------------------------------------------------
-    def _close(self, tid: str, item: Open) -> None:
-        item.session.close()
-        del self.open[tid]
-        self.tracker.entries.pop(tid.encode(), None)  # its heap entry is skipped from now on
+    def _close(self, tid: str, session: Session) -> None:
+        item = self.open.pop(tid)
         self.closed[tid] = None
         if len(self.closed) > MAX_CLOSED_IDS:
             self.closed.popitem(last=False)
         if item.in_range:
-            self._emit(item)
+            self._emit(item, session)
 
-    def _emit(self, item: Open) -> None:
-        report = item.session.report(pipeline_version=self.version)
+    def _emit(self, item: Open, session: Session) -> None:
+        report = session.report(pipeline_version=self.version)
         if item.min_seq > 0:
-            report = self._partial(item)
+            report = self._partial(item, session)
             if report is None:
                 return
         self.counters.records += 1
         self.counters.final += report.final
         self.output.emit(report, item.events)
 
-    def _partial(self, item: Open) -> TrajectoryReport | None:
+    def _partial(self, item: Open, session: Session) -> TrajectoryReport | None:
         if not self.write_partial:
             self.counters.partial_skipped += 1
             return None
         self.counters.partial_written += 1
-        item.session.close()  # apply the buffered events; the record still says final=false
-        report = item.session.report(pipeline_version=self.version)
+        session.close()  # apply the buffered events; the record still says final=false
+        report = session.report(pipeline_version=self.version)
         reason = f"partial: events before seq {item.min_seq} were not replayed (widen --lookback)"
         return msgspec.structs.replace(report, final=False, reasons=[*report.reasons, reason])
 
@@ -155,10 +160,13 @@ class Replayer:
 
     def finish(self) -> None:
         """End of the range: open sessions with messages in range are emitted non-final."""
-        for item in list(self.open.values()):
-            if item.in_range:
+        for partition in list(self._groups):
+            self.batch_done(partition)
+        for tid, item in list(self.open.items()):
+            session = self.store.load(tid.encode())
+            if item.in_range and session is not None:
                 self.counters.open_at_end += item.min_seq == 0
-                self._emit(item)
+                self._emit(item, session)
 
     # -- checkpoints ---------------------------------------------------------------------
     def restart_offset(self, partition: int, default: int) -> int:

@@ -119,7 +119,7 @@ class _Loop:
             for message in messages:
                 if message.offset >= end:
                     break
-                self.replayer.message(tp.partition, message.offset, message.key, message.value)
+                self.replayer.message(tp.partition, message.offset, message.key, message.value, message.headers)
                 self.outcome.read += 1
                 if max_messages is not None and self.outcome.read >= max_messages:
                     return True

@@ -178,3 +178,18 @@ def test_resume_from_the_restart_offset_gives_the_same_records(fraction: float) 
     feed(second, messages, first=restart)
     second.finish()
     assert resumed.by_id() == whole.by_id()  # later records of an id win, as in ClickHouse
+
+
+def test_the_workers_idle_ticks_are_skipped_not_rejected() -> None:
+    tick = [("x-signals-control", b"tick")]  # what the worker's quiet-partition timer sends
+    out = Collect()
+    replayer = Replayer({0: 0}, out, pipeline_version=V)
+    good = synthetic(1)[0]
+    replayer.message(0, 0, None, b"", tick)  # as the worker sends it: no key, empty value
+    replayer.message(0, 1, good.id.encode(), encode_events(with_end(good)), [])
+    replayer.message(0, 2, None, b"", tick)
+    replayer.batch_done(0)
+    replayer.finish()
+    assert replayer.counters.rejected == {} and out.rejected == []
+    assert replayer.counters.ticks == 2 and replayer.counters.messages == 3
+    assert out.by_id() == expected([good])

@@ -1,0 +1,247 @@
+"""streams.pipeline without a broker: batching, grouping, every close trigger, retention and the
+straggler after it, late events, duplicates, key-less messages, DLQ routing and rejected_total;
+and the worker's Faust adapter (streams.agents.Ingest) over fake Faust objects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from detectors.adapters import Trajectory
+from detectors.session import analyze
+from streams.codec import TICK_HEADERS, encode_events, encode_report
+from streams.pipeline import END, IDLE, INACTIVITY, MemoryStore, Pipeline, ended, from_files
+from tests.builders import A, C, End, R, U, conv
+
+NOW = 1_000_000.0
+
+
+@dataclass
+class Msg:
+    partition: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+    offset: int = 0
+    timestamp: float = 0.0
+    topic: str = "events"
+
+
+def msg(events: list, partition: int = 0, key: bytes | str | None = "auto") -> Msg:
+    tid = events[0].trajectory_id.encode()
+    return Msg(partition, tid if key == "auto" else key, encode_events(events))  # type: ignore[arg-type]
+
+
+def tick(partition: int = 0) -> Msg:
+    return Msg(partition, None, b"", list(TICK_HEADERS))
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves: list[bytes] = []
+
+    def save(self, key: bytes, session: Any, origin: Any) -> None:
+        self.saves.append(key)
+        super().save(key, session, origin)
+
+
+def record(update: Any) -> dict:
+    return json.loads(encode_report(update.report("v")))
+
+
+def pipeline(**kw: Any) -> tuple[Pipeline, CountingStore]:
+    store = CountingStore()
+    kw.setdefault("gap_s", 1800.0)
+    return Pipeline(store, idle_close_s=60.0, closed_retention_s=3600.0, **kw), store
+
+
+def talk(tid: str, start: float = 1_700_000_000.0) -> list:
+    return conv(tid, U("Book a flight to Paris"), A("Which date?"), C("search", {"to": "PAR"}, call_id="c1"),
+                R("error: timeout", call_id="c1"), U("No, that's wrong, I said Paris"), A("Done."), start_ts=start)
+
+
+def test_one_update_and_one_state_write_per_trajectory_per_batch() -> None:
+    p, store = pipeline()
+    a, b = talk("a"), talk("b")
+    out = p.process([msg(a[:2]), msg(b[:3]), msg(a[2:4]), msg(b[3:])], NOW)
+    assert [u.key for u in out.updates] == [b"a", b"b"]
+    assert store.saves == [b"a", b"b"]
+    assert (out.messages, out.events) == (4, len(a[:4]) + len(b))
+    assert record(out.updates[0]) == json.loads(encode_report(analyze("a", a[:4], pipeline_version="v", close=False)))
+
+
+def test_key_less_messages_are_grouped_by_trajectory_id() -> None:
+    p, _ = pipeline()
+    a = talk("a")
+    out = p.process([msg(a[:3], key=None), msg(a[3:], key=None)], NOW)
+    assert [u.key for u in out.updates] == [b"a"]
+    assert out.updates[0].session.state.features.events == len(a)
+
+
+def test_end_event_closes_with_the_batch_analysis_record() -> None:
+    p, _ = pipeline()
+    events = ended(Trajectory(id="a", events=talk("a")))
+    out = p.process([msg(events[:4]), msg(events[4:])], NOW)
+    (update,) = out.updates
+    assert update.trigger == END and update.session.state.closed
+    assert record(update) == json.loads(encode_report(analyze("a", events, pipeline_version="v")))
+    assert sum(len(u.signals) for u in out.updates) == len(update.session.state.signals)
+
+
+def test_event_time_inactivity_closes_sessions_behind_the_watermark() -> None:
+    p, _ = pipeline(gap_s=100.0)
+    old, new = talk("old", start=1000.0), talk("new", start=1200.0)
+    first = p.process([msg(old)], NOW)
+    assert first.updates[0].trigger is None
+    out = p.process([msg(new[:1])], NOW + 1)
+    assert [(u.key, u.trigger) for u in out.updates] == [(b"new", None), (b"old", INACTIVITY)]
+    assert record(out.updates[1]) == json.loads(encode_report(analyze("old", old, pipeline_version="v")))
+
+
+def test_an_idle_tick_closes_sessions_quiet_for_idle_close_s_and_is_not_input() -> None:
+    p, _ = pipeline()
+    p.process([msg(talk("a"))], NOW)
+    early = p.process([tick()], NOW + 59)
+    assert early.updates == [] and early.rejections == [] and early.ticks == 1 and early.messages == 0
+    out = p.process([tick()], NOW + 60)
+    assert [(u.key, u.trigger) for u in out.updates] == [(b"a", IDLE)]
+    assert out.updates[0].session.state.closed and p.rejected_total == {}
+
+
+def test_quiet_partitions_get_one_tick_per_idle_period_only_with_open_sessions() -> None:
+    p, _ = pipeline()
+    assert p.quiet([0, 1], NOW) == [0, 1]  # not rebuilt yet: tick so the index gets rebuilt
+    p.process([msg(talk("a"), partition=1)], NOW)
+    assert p.quiet([0, 1], NOW + 30) == []
+    assert p.quiet([0, 1], NOW + 60) == [1]  # partition 0 holds no open session
+    assert p.quiet([0, 1], NOW + 61) == []
+
+
+def test_late_event_within_retention_re_emits_an_updated_final_record() -> None:
+    p, store = pipeline()
+    events = ended(Trajectory(id="a", events=talk("a")))
+    p.process([msg(events)], NOW)
+    late = conv("a", *[U("x")] * (len(events) + 1), start_ts=1_700_000_100.0)[-1:]  # seq after the end
+    out = p.process([msg(late)], NOW + 10)
+    (update,) = out.updates
+    assert update.trigger is None and update.session.state.closed
+    rec = record(update)
+    assert rec["final"] is True and rec["events"] == len(events) + 1
+    assert b"a" in store.sessions
+
+
+def test_duplicates_after_the_close_re_emit_the_identical_final_record() -> None:
+    p, _ = pipeline()
+    events = ended(Trajectory(id="a", events=talk("a")))
+    first = p.process([msg(events)], NOW)
+    again = p.process([msg(events)], NOW + 5)
+    assert record(again.updates[0]) == record(first.updates[0]) and again.updates[0].signals == []
+
+
+def test_after_retention_state_is_dropped_and_a_straggler_starts_a_new_session() -> None:
+    p, store = pipeline()
+    events = ended(Trajectory(id="a", events=talk("a")))
+    p.process([msg(events)], NOW)
+    kept = p.process([tick()], NOW + 3599)
+    assert kept.expired == 0 and b"a" in store.sessions
+    gone = p.process([tick()], NOW + 3600)
+    assert gone.expired == 1 and b"a" not in store.sessions
+    straggler = conv("a", *[U("x")] * (len(events) + 1), start_ts=1_700_000_100.0)[-1:]
+    out = p.process([msg(straggler)], NOW + 3601)
+    rec, state = record(out.updates[0]), out.updates[0].session.state
+    assert rec["final"] is False and rec["events"] == 0  # a fresh session: it waits for seq 0
+    assert [e.seq for e in state.pending] == [straggler[0].seq]
+
+
+def test_bad_messages_are_routed_with_their_original_message_and_counted() -> None:
+    p, _ = pipeline()
+    good = talk("a")
+    bad = [Msg(0, b"k", b"{not json"), Msg(0, b"x", b""), Msg(0, b"other", encode_events(good[:1]))]
+    out = p.process([*bad, msg(good)], NOW)
+    assert [(r.message, r.rejected.reason) for r in out.rejections] == [
+        (bad[0], "json"), (bad[1], "empty"), (bad[2], "key_mismatch")]
+    assert p.rejected_total == {"json": 1, "empty": 1, "key_mismatch": 1}
+    assert [u.key for u in out.updates] == [b"a"] and out.messages == 4
+
+
+def test_a_restarted_pipeline_rebuilds_its_index_from_the_store() -> None:
+    p, store = pipeline()
+    p.process([msg(talk("a")), msg(ended(Trajectory(id="b", events=talk("b"))))], NOW)
+    again = Pipeline(store, idle_close_s=60.0, closed_retention_s=3600.0)
+    assert again.process([tick()], NOW + 60).updates == []  # idleness counts from the rebuild
+    assert again.tracker.open_count() == 1
+    out = again.process([tick()], NOW + 120)
+    assert [(u.key, u.trigger) for u in out.updates] == [(b"a", IDLE)]  # b was already closed
+    assert again.tracker.open_count() == 0
+
+
+def test_files_end_each_trajectory_as_produce_does() -> None:
+    trajectory = Trajectory(id="f", events=talk("other-id"))
+    (done,) = from_files([trajectory], pipeline_version="v")
+    assert [type(e).__name__ for e in done.events][-1] == "SessionEnd"
+    assert {e.trajectory_id for e in done.events} == {"f"}
+    assert done.report == analyze("f", ended(trajectory), pipeline_version="v")
+    ends = ended(Trajectory(id="g", events=conv("g", U("hi"), End())))
+    assert len(ends) == 2  # an existing end event is not doubled
+
+
+# ------------------------------------------------------------------ the Faust adapter, faked
+
+
+@dataclass
+class FakeEvent:  # a Faust stream event: .message (weak-referenceable, like Faust's)
+    message: Msg
+
+
+@dataclass
+class FakeTopic:
+    name: str
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+
+@dataclass
+class FakeProducer:
+    sent: list[tuple[str, bytes | None, bytes | None, Any]] = field(default_factory=list)
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, partition: Any,
+                   timestamp: Any, headers: Any) -> None:
+        self.sent.append((topic, key, value, headers))
+
+
+def test_the_worker_adapter_sends_dlq_signals_and_records_and_counts() -> None:
+    from types import SimpleNamespace
+
+    from streams.agents import Ingest
+    from streams.metrics import Metrics
+    from streams.settings import Settings
+    from streams.topics import Topics
+
+    producer = FakeProducer()
+    app = SimpleNamespace(producer=producer)
+    topics = Topics(events=FakeTopic("ev"), signals=FakeTopic("sig"), trajectories=FakeTopic("traj"),
+                    dlq=FakeTopic("dlq"))
+    table: dict[bytes, bytes] = {}
+    metrics = Metrics()
+    ingest = Ingest(app, topics, table, Settings.from_env(env={}), metrics)
+    events = ended(Trajectory(id="a", events=talk("a")))
+    batch = [FakeEvent(Msg(0, b"k", b"{bad", [("trace", b"1")], offset=7)), FakeEvent(msg(events))]
+    asyncio.run(ingest.process(batch))
+    dlq = [s for s in producer.sent if s[0] == "dlq"]
+    assert [(k, v) for _, k, v, _ in dlq] == [(b"k", b"{bad")]
+    assert dict(dlq[0][3])["x-error-reason"] == b"json" and ("trace", b"1") in dlq[0][3]
+    records = [json.loads(v) for t, _, v, _ in producer.sent if t == "traj"]
+    assert [(r["id"], r["final"]) for r in records] == [("a", True)]
+    signals = [json.loads(v) for t, _, v, _ in producer.sent if t == "sig"]
+    assert len(signals) == len(records[0]["signals"]) > 0
+    state = ingest.engine.decode_state(table[b"a"])
+    assert state.closed and msgspec.json.decode(encode_report(analyze("a", events)))["events"] == records[0]["events"]
+    assert metrics.registry.get_sample_value("signals_rejected_total", {"reason": "json"}) == 1
+    assert metrics.registry.get_sample_value("signals_messages_total") == 2
+    assert metrics.registry.get_sample_value("signals_sessions_closed_total", {"trigger": "end"}) == 1
