@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from detectors.cohort import CohortEvidence, CohortMember, cohort_evidence
+from detectors.cohort import CohortEvidence, cohort_evidence, member_of
 from detectors.evaluation import auc
 from detectors.model import TrajectoryReport
 from detectors.triage import (
     TriageConfig,
-    combined_score,
-    evidence_values,
+    combined_from_trajectory_score,
     packaged_config,
     sigmoid,
     triage_score,
@@ -53,14 +52,11 @@ class Labelled:
             self.cohorts = cohort_evidence([member_of(r) for r in self.reports])
 
     def subset(self, rows: Sequence[int]) -> Labelled:
-        pick: Callable[[list[Any]], list[Any]] = lambda items: [items[i] for i in rows] if items else []
+        def pick(items: list[Any]) -> list[Any]:
+            return [items[i] for i in rows] if items else []
+
         return Labelled(pick(self.reports), pick(self.values), pick(self.failed), pick(self.groups),
                         pick(self.files), pick(self.models), pick(self.cohorts))
-
-
-def member_of(report: TrajectoryReport) -> CohortMember:
-    return CohortMember(agent_id=report.agent_id, context_key=report.context_key, task_key=report.task_key,
-                        request_key=report.request_key, action_sig=report.action_sig)
 
 
 # -- folds ---------------------------------------------------------------------------------------
@@ -110,7 +106,9 @@ def fit(data: Labelled, names: Sequence[str], *, l2: float = DEFAULT_L2, cohort:
     names = list(names)
     X = matrix(data.values, names)
     y = np.array(data.failed, dtype=float)
-    bias, w = logistic(X, y, l2)
+    offset, pooled = stratum_offsets(data)
+    bias, w = logistic(X, y, l2, offset)
+    bias += pooled  # scored without strata: the pooled base rate stands in for the domain's
     stage1 = TriageConfig(bias=round(bias, 4), weights={n: round(float(v), 4) for n, v in zip(names, w, strict=True)},
                           source=source)
     if not cohort:
@@ -121,10 +119,32 @@ def fit(data: Labelled, names: Sequence[str], *, l2: float = DEFAULT_L2, cohort:
         return stage1
     z = X[rows] @ w + bias
     shrunk = np.array([_shrunk(data.cohorts[i], prior) for i in rows])
-    cb, (scale, weight) = logistic(np.c_[z, shrunk], y[rows], 1.0)
+    cb, (scale, weight) = logistic(np.c_[z, shrunk], y[rows], 1.0, offset[rows] - pooled)
     return TriageConfig(bias=stage1.bias, weights=stage1.weights, cohort_bias=round(cb, 4),
                         trajectory_scale=round(float(scale), 4), cohort_weight=round(float(weight), 4),
                         cohort_prior=prior, source=source)
+
+
+def stratum_offsets(data: Labelled) -> tuple[np.ndarray, float]:
+    """Per row, the log-odds of failure in its domain (agent and configuration), and the pooled one.
+
+    Fitting against these offsets makes the weights rank trajectories *within* a domain: without
+    them, evidence that merely tells domains apart (retail runs are longer and fail less) would be
+    rewarded for the difference in base rates, which says nothing about which run to review.
+    """
+    keys = [f"{r.agent_id}|{r.context_key}" for r in data.reports]
+    rates: dict[str, list[int]] = {}
+    for key, failed in zip(keys, data.failed, strict=True):
+        counts = rates.setdefault(key, [0, 0])
+        counts[0] += failed
+        counts[1] += 1
+    pooled = _logit((sum(data.failed) + 1) / (len(data.failed) + 2))
+    offsets = {key: _logit((f + 1) / (n + 2)) for key, (f, n) in rates.items()}
+    return np.array([offsets[k] for k in keys]), pooled
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
 
 
 def _shrunk(cohort: CohortEvidence, prior: float) -> float:
@@ -142,7 +162,9 @@ def trajectory_scores(data: Labelled, config: TriageConfig) -> list[float]:
 
 
 def combined_scores(data: Labelled, config: TriageConfig) -> list[float]:
-    return [combined_score(_parts(v, config), c, config) for v, c in zip(data.values, data.cohorts, strict=True)]
+    """What `signals analyze` and `signals sample` give: the combined score from the trajectory score."""
+    return [combined_from_trajectory_score(t, c, config)
+            for t, c in zip(trajectory_scores(data, config), data.cohorts, strict=True)]
 
 
 def _parts(values: dict[str, float], config: TriageConfig) -> dict[str, float]:
@@ -150,19 +172,63 @@ def _parts(values: dict[str, float], config: TriageConfig) -> dict[str, float]:
 
 
 def out_of_fold(data: Labelled, names: Sequence[str], *, folds: int = 5, seed: int = 0, l2: float = DEFAULT_L2,
-                cohort: bool = True) -> tuple[list[float], list[float]]:
-    """Trajectory and combined scores of each row from a fit on the other folds only."""
+                cohort: bool = True, select: bool = False) -> tuple[list[float], list[float]]:
+    """Trajectory and combined scores of each row from a fit on the other folds only.
+
+    With ``select`` the evidence is also chosen on the other folds only (``select_evidence`` with
+    inner folds), so the figures include the cost of choosing."""
     fold = grouped_folds(data.groups, folds, seed)
     trajectory = [math.nan] * len(fold)
     combined = [math.nan] * len(fold)
     for k in sorted(set(fold)):
         train = [i for i, f in enumerate(fold) if f != k]
         test = [i for i, f in enumerate(fold) if f == k]
-        config = fit(data.subset(train), names, l2=l2, cohort=cohort)
+        training = data.subset(train)
+        kept = select_evidence(training, names, folds=folds, seed=seed, l2=l2) if select else names
+        config = fit(training, kept, l2=l2, cohort=cohort)
         held = data.subset(test)
         for i, t, c in zip(test, trajectory_scores(held, config), combined_scores(held, config), strict=True):
             trajectory[i], combined[i] = t, c
     return trajectory, combined
+
+
+MIN_DOMAIN = 30  # trajectories a domain needs (with both outcomes) to count in selection
+
+
+def domain_rows(data: Labelled) -> list[list[int]]:
+    """Rows per domain (agent and configuration) big enough to judge by; else all rows as one."""
+    keys: dict[str, list[int]] = {}
+    for i, r in enumerate(data.reports):
+        keys.setdefault(f"{r.agent_id}|{r.context_key}", []).append(i)
+    usable = [rows for rows in keys.values()
+              if len(rows) >= MIN_DOMAIN and 0 < sum(data.failed[i] for i in rows) < len(rows)]
+    return usable or [list(range(len(data.failed)))]
+
+
+def select_evidence(data: Labelled, names: Sequence[str], *, folds: int = 5, seed: int = 0,
+                    l2: float = DEFAULT_L2) -> list[str]:
+    """Backward elimination: keep a piece of evidence only if leaving it out lowers the grouped
+    cross-validated AUC in every domain; drop the least useful of the others, one at a time."""
+    domains = domain_rows(data)
+
+    def aucs(kept: Sequence[str]) -> list[float]:
+        _, combined = out_of_fold(data, kept, folds=folds, seed=seed, l2=l2)
+        return [auc([combined[i] for i in rows], [data.failed[i] for i in rows]) for rows in domains]
+
+    current = list(names)
+    base = aucs(current)
+    while current:
+        worst: tuple[float, str, list[float]] | None = None
+        for name in current:
+            without = aucs([n for n in current if n != name])
+            deltas = [w - b for w, b in zip(without, base, strict=True)]
+            if any(d >= 0 for d in deltas) and (worst is None or sum(deltas) > worst[0]):
+                worst = (sum(deltas), name, without)
+        if worst is None:
+            break
+        current.remove(worst[1])
+        base = worst[2]
+    return current
 
 
 def evidence_names(data: Labelled) -> list[str]:
@@ -202,5 +268,20 @@ def auc_interval(scores: Sequence[float], failed: Sequence[bool], groups: Sequen
                      rounds=rounds, seed=seed, groups=groups)
 
 
-__all__ = ["DEFAULT_L2", "Labelled", "auc_interval", "bootstrap", "combined_scores", "evidence_names", "fit",
-           "grouped_folds", "logistic", "out_of_fold", "packaged_config", "sigmoid", "trajectory_scores"]
+__all__ = [
+    "DEFAULT_L2",
+    "Labelled",
+    "auc_interval",
+    "bootstrap",
+    "combined_scores",
+    "domain_rows",
+    "evidence_names",
+    "fit",
+    "grouped_folds",
+    "logistic",
+    "out_of_fold",
+    "packaged_config",
+    "select_evidence",
+    "sigmoid",
+    "trajectory_scores",
+]

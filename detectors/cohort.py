@@ -28,6 +28,7 @@ from typing import Final
 import msgspec
 
 from detectors.features import Features
+from detectors.model import TrajectoryReport
 
 SCOPE_FIELDS: Final = ("agent_id", "context_key")
 
@@ -66,6 +67,11 @@ def action_signature(actions: Sequence[str]) -> str:
 def member(features: Features, agent_id: str = "") -> CohortMember:
     return CohortMember(agent_id=agent_id, context_key=features.context_key, task_key=features.task_key,
                         request_key=features.request_key, action_sig=action_signature(features.actions))
+
+
+def member_of(report: TrajectoryReport) -> CohortMember:
+    return CohortMember(agent_id=report.agent_id, context_key=report.context_key, task_key=report.task_key,
+                        request_key=report.request_key, action_sig=report.action_sig)
 
 
 def cohort_evidence(members: Sequence[CohortMember]) -> list[CohortEvidence]:

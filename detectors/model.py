@@ -73,7 +73,7 @@ EVENT_TYPES: Final = (UserMessage, AssistantMessage, ToolCall, ToolResult, Sessi
 
 Layer = Literal["interaction", "execution", "environment"]
 
-SIGNAL_TYPES: Final[tuple[str, ...]] = (
+PAPER_SIGNAL_TYPES: Final[tuple[str, ...]] = (  # the 25 leaf types of the Signals paper
     "interaction.misalignment.correction",
     "interaction.misalignment.rephrase",
     "interaction.misalignment.clarification",
@@ -100,6 +100,16 @@ SIGNAL_TYPES: Final[tuple[str, ...]] = (
     "environment.exhaustion.malformed_response",
     "environment.exhaustion.context_overflow",
 )
+# Our extension of the taxonomy (not in the paper): do the agent's actions agree with the user's
+# consent, the conversation's content and the agent's own words? See detectors/execution/consistency.py.
+EXTENSION_SIGNAL_TYPES: Final[tuple[str, ...]] = (
+    "execution.consistency.unconfirmed_action",
+    "execution.consistency.ungrounded_argument",
+    "execution.consistency.unbacked_claim",
+    "execution.consistency.silent_action",
+    "execution.consistency.ignored_error",
+)
+SIGNAL_TYPES: Final[tuple[str, ...]] = PAPER_SIGNAL_TYPES + EXTENSION_SIGNAL_TYPES
 CATEGORIES: Final[tuple[str, ...]] = tuple(dict.fromkeys(t.rsplit(".", 1)[0] for t in SIGNAL_TYPES))
 
 

@@ -154,7 +154,10 @@ class Session:
             request_key=features.request_key,
             context_key=features.context_key,
             action_sig=action_signature(features.actions),
-            **state.meta,
+            agent_id=state.meta.get("agent_id", ""),
+            app_id=state.meta.get("app_id", ""),
+            tenant_id=state.meta.get("tenant_id", ""),
+            model=state.meta.get("model", ""),
         )
 
     # -- internals -----------------------------------------------------------------------

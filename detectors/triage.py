@@ -9,8 +9,9 @@ Two parts, each a logistic over named, readable pieces of evidence:
 - the **cohort part** needs the fleet (``detectors/cohort.py``): the share of a trajectory's peers
   (runs of the same task or request) that ended with different state-changing actions, shrunk
   when peers are few. The combined score is ``sigmoid(cohort_bias + trajectory_scale * z +
-  cohort_weight * disagreement * peers / (peers + cohort_prior))`` with ``z`` the trajectory logit,
-  and it is the trajectory score itself when there are no peers.
+  cohort_weight * disagreement * peers / (peers + cohort_prior))`` with ``z`` the logit of the
+  trajectory score (so the sampling SQL computes it from the stored score alone), and it is the
+  trajectory score itself when there are no peers.
 
 Weights are configuration (``TriageConfig``), fitted by ``signals calibrate`` with grouped
 cross-validation; the packaged default (``triage.toml`` beside this file) is that command's output on
@@ -125,14 +126,24 @@ def cohort_contribution(cohort: CohortEvidence, config: TriageConfig | None = No
     return config.cohort_weight * disagreement * cohort.peers / (cohort.peers + config.cohort_prior)
 
 
-def combined_score(parts: dict[str, float], cohort: CohortEvidence, config: TriageConfig | None = None) -> float:
-    config = config or packaged_config()
-    term = cohort_contribution(cohort, config)
-    z = trajectory_logit(parts, config)
-    if term is None:
-        return sigmoid(z)
-    return sigmoid(config.cohort_bias + config.trajectory_scale * z + term)
-
-
 def sigmoid(logit: float) -> float:
     return round(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))), 4)
+
+
+def combined_from_trajectory_score(trajectory_score: float, cohort: CohortEvidence,
+                                   config: TriageConfig | None = None) -> float:
+    """The combined score from a stored trajectory score (its logit), as the sampling SQL computes it."""
+    config = config or packaged_config()
+    term = cohort_contribution(cohort, config)
+    if term is None:
+        return trajectory_score
+    p = min(max(trajectory_score, 1e-6), 1 - 1e-6)
+    return sigmoid(config.cohort_bias + config.trajectory_scale * math.log(p / (1 - p)) + term)
+
+
+def cohort_reason(cohort: CohortEvidence, config: TriageConfig | None = None) -> str:
+    term = cohort_contribution(cohort, config)
+    if term is None:
+        return "cohort: no peers (trajectory evidence only)"
+    return (f"cohort {term:+.2f}: {cohort.peers - cohort.agreeing} of {cohort.peers} peers "
+            f"(same {cohort.basis}) ended with other actions")

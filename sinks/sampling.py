@@ -90,19 +90,27 @@ def _candidates(client: Any, selection: Selection, database: str, group: str) ->
 
 def sample_stratified(client: Any, selection: Selection, database: str) -> list[Row]:
     """Round-robin over signal categories (alphabetical), each taking its next best unseen trajectory."""
-    strata = _candidates(client, selection, database, "category")
-    chosen: dict[str, str] = {}  # id -> stratum, in pick order
+    return _rows(client, selection, database, round_robin(_candidates(client, selection, database, "category"),
+                                                          selection.n))
+
+
+Candidate = tuple[float, int, str]  # (-triage_score, seeded hash, trajectory id): best first when sorted
+
+
+def round_robin(strata: list[tuple[str, list[Candidate]]], n: int) -> dict[str, str]:
+    """Picks from each stratum in turn its next best unseen trajectory: id -> reason, in pick order."""
+    chosen: dict[str, str] = {}
     cursors = [0] * len(strata)
     progress = True
-    while len(chosen) < selection.n and progress:
+    while len(chosen) < n and progress:
         progress = False
         for position, (category, top) in enumerate(strata):
             while cursors[position] < len(top) and top[cursors[position]][2] in chosen:
                 cursors[position] += 1
-            if cursors[position] < len(top) and len(chosen) < selection.n:
+            if cursors[position] < len(top) and len(chosen) < n:
                 chosen[top[cursors[position]][2]] = f"stratum {category}"
                 progress = True
-    return _rows(client, selection, database, chosen)
+    return chosen
 
 
 def _rows(client: Any, selection: Selection, database: str, reasons: dict[str, str]) -> list[Row]:
@@ -114,18 +122,23 @@ def _rows(client: Any, selection: Selection, database: str, reasons: dict[str, s
 def sample_diverse(client: Any, selection: Selection, database: str) -> list[Row]:
     """Greedy set cover of signal types over per-type top candidates, then fill by triage."""
     candidates = {c[2]: c for _, top in _candidates(client, selection, database, "type") for c in top}
-    pool = sorted(candidates.values())  # best triage first, seeded ties
     found = details(client, selection, database, list(candidates)) if candidates else {}
     types = {tid: set(row["signal_types"]) for tid, row in found.items()}
+    return _rows(client, selection, database, set_cover(list(candidates.values()), types, selection.n))
+
+
+def set_cover(candidates: list[Candidate], types: dict[str, set[str]], n: int) -> dict[str, str]:
+    """Greedy: the candidate covering most uncovered signal types next (best triage on ties)."""
+    pool = sorted(candidates)  # best triage first, seeded ties
     covered: set[str] = set()
     reasons: dict[str, str] = {}
-    while pool and len(reasons) < selection.n:
+    while pool and len(reasons) < n:
         best = max(pool, key=lambda c: (len(types.get(c[2], set()) - covered), -c[0], -c[1]))
         new = sorted(types.get(best[2], set()) - covered)
         reasons[best[2]] = f"covers {', '.join(new)}" if new else f"fill by triage {-best[0]:.2f}"
         covered.update(new)
         pool.remove(best)
-    return _rows(client, selection, database, reasons)
+    return reasons
 
 
 SAMPLERS: Final[dict[str, Callable[[Any, Selection, str], list[Row]]]] = {

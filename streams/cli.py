@@ -17,6 +17,7 @@ COMMANDS = (
     "streams.commands.produce",
     "streams.commands.schema",
     "streams.commands.evaluate",
+    "streams.commands.calibrate",
     "streams.commands.migrate",
     "streams.commands.load",
     "streams.commands.sample",

@@ -43,11 +43,15 @@ class ReportRow(msgspec.Struct, kw_only=True, omit_defaults=True):
     features: dict[str, float] = {}
     labels: dict[str, Any] = {}
     pipeline_version: str = ""
+    trajectory_score: float | None = None  # set when triage_score is the combined (cohort) score
+    cohort: dict[str, Any] = {}  # basis, peers, agreeing
 
 
 _encoder: Final = msgspec.json.Encoder()
 QUALITY_STYLES: Final = {"excellent": "green", "good": "green", "neutral": "white", "poor": "yellow", "severe": "red"}
 TOP_SIGNALS: Final = 3
+TABLE_WIDTH: Final = 160  # for a stream that is not a terminal (rich would assume 80)
+TOP_REASONS: Final = 2  # quality says how it went for the user, triage where a reviewer learns most
 
 
 def report_row(report: TrajectoryReport, labels: dict[str, Any] | None = None) -> ReportRow:
@@ -57,7 +61,9 @@ def report_row(report: TrajectoryReport, labels: dict[str, Any] | None = None) -
         counts=report.counts, events=report.events, user_turns=report.user_turns,
         assistant_turns=report.assistant_turns, tool_calls=report.tool_calls, tool_errors=report.tool_errors,
         reasons=report.reasons, features=report.features, labels=labels or {},
-        pipeline_version=report.pipeline_version,
+        pipeline_version=report.pipeline_version, trajectory_score=report.trajectory_score,
+        cohort={} if report.cohort_basis is None else
+        {"basis": report.cohort_basis, "peers": report.cohort_peers, "agreeing": report.cohort_agreeing},
     )
 
 
@@ -81,11 +87,11 @@ def render_table(reports: Iterable[TrajectoryReport | ReportRow], out: TextIO | 
     """A table for people: id, quality, score, triage, events and the most frequent signals."""
     table = Table(show_lines=False, header_style="bold")
     for name, justify in (("id", "left"), ("quality", "left"), ("score", "right"), ("triage", "right"),
-                          ("events", "right"), ("top signals", "left")):
+                          ("events", "right"), ("top signals", "left"), ("why this triage", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for report in reports:
         table.add_row(*_table_cells(report))
-    Console(file=out or sys.stdout).print(table)
+    Console(file=out or sys.stdout, width=TABLE_WIDTH if out is not None else None).print(table)
 
 
 def top_signals(counts: dict[str, int], limit: int = TOP_SIGNALS) -> str:
@@ -98,7 +104,8 @@ def top_signals(counts: dict[str, int], limit: int = TOP_SIGNALS) -> str:
 def _table_cells(report: TrajectoryReport | ReportRow) -> tuple[str, ...]:
     style = QUALITY_STYLES.get(report.quality, "white")
     return (report.id, f"[{style}]{report.quality}[/]", f"{report.quality_score:.1f}",
-            f"{report.triage_score:.2f}", str(report.events), top_signals(report.counts))
+            f"{report.triage_score:.2f}", str(report.events), top_signals(report.counts),
+            "; ".join(report.reasons[:TOP_REASONS]))
 
 
 def _short(signal_type: str) -> str:

@@ -12,9 +12,12 @@ import sys
 from collections.abc import Iterator
 
 from detectors.adapters import AdapterError, Trajectory, read_trajectories
-from detectors.session import analyze
+from detectors.fleet import with_cohorts
+from detectors.model import TrajectoryReport
+from detectors.session import Engine, analyze
+from streams.commands.calibrate import engine_for
 from streams.errors import CliError
-from streams.output import ReportRow, render_table, report_row, write_jsonl
+from streams.output import render_table, report_row, write_jsonl
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,12 +31,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="output format (default: table on a terminal, jsonl otherwise)")
     parser.add_argument("--pipeline-version", default="", metavar="V",
                         help="recorded in every report as pipeline_version")
+    parser.add_argument("--triage-config", metavar="FILE", default=None,
+                        help="triage weights written by `signals calibrate` (default: the packaged ones; "
+                             "env SIGNALS_TRIAGE_CONFIG)")
+    parser.add_argument("--no-cohort", action="store_true",
+                        help="score each trajectory alone, as the streaming record does, and print as it goes "
+                             "(default: the combined score, with runs of the same task or request as peers)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     output_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    rows = (_analyze(t, args.pipeline_version) for path in args.paths for t in _trajectories(path))
+    engine = engine_for(args)
+    analysed = ((_analyze(t, args.pipeline_version, engine), t.labels)
+                for path in args.paths for t in _trajectories(path))
+    if not args.no_cohort:  # peers are the other trajectories of the input: score them together
+        pairs = list(analysed)
+        reports = with_cohorts([report for report, _ in pairs], engine.triage if engine else None)
+        analysed = ((report, labels) for report, (_, labels) in zip(reports, pairs, strict=True))
+    rows = (report_row(report, labels) for report, labels in analysed)
     if output_format == "jsonl":
         write_jsonl(rows)
     else:
@@ -41,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze(trajectory: Trajectory, pipeline_version: str) -> ReportRow:
-    report = analyze(trajectory.id, trajectory.events, pipeline_version=pipeline_version)
-    return report_row(report, trajectory.labels)
+def _analyze(trajectory: Trajectory, pipeline_version: str, engine: Engine | None) -> TrajectoryReport:
+    return analyze(trajectory.id, trajectory.events, pipeline_version=pipeline_version,
+                   **({"engine": engine} if engine else {}))
 
 
 def _trajectories(path: str) -> Iterator[Trajectory]:

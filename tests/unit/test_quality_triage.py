@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from detectors.features import Features
 from detectors.quality import grade, quality_score
 from detectors.session import analyze
-from detectors.triage import evidence, triage_score
+from detectors.triage import TriageConfig, dump_config, evidence, evidence_values, load_config, triage_score
 from tests.builders import A, C, R, U, conv
 
 
@@ -35,20 +39,38 @@ def test_problems_lower_quality_monotonically() -> None:
                                 "interaction.disengagement.negative_stance": 3})) == "severe"
 
 
-def test_triage_rises_with_friction_and_consequential_actions() -> None:
-    quiet = triage_score(evidence({}, Features(events=6)))
-    failing = triage_score(evidence({"execution.failure.state_error": 2, "execution.loops.retry": 1}, Features(events=6)))
-    acting = triage_score(evidence({}, Features(events=6, state_changes=2)))
-    assert 0.0 < quiet < failing < 1.0
-    assert quiet < acting
+def test_triage_is_the_logistic_of_the_weighted_evidence() -> None:
+    config = TriageConfig(bias=-1.0, weights={"execution.failure": 0.5, "state_changes": 0.8, "length": 0.0})
+    quiet = triage_score(evidence({}, Features(events=6), config), config)
+    failing = triage_score(evidence({"execution.failure.state_error": 4}, Features(events=6), config), config)
+    acting = triage_score(evidence({}, Features(events=6, state_changes=2), config), config)
+    assert quiet == round(1 / (1 + math.exp(1.0)), 4)
+    assert failing == round(1 / (1 + math.exp(-(-1.0 + 0.5 * 2))), 4)  # sqrt(4) failures
+    assert acting == round(1 / (1 + math.exp(-(-1.0 + 0.8 * 2))), 4)
 
 
-def test_handoff_lowers_triage_and_honoured_escalation_is_not_a_lead() -> None:
+def test_honoured_escalation_is_not_disengagement_evidence() -> None:
     counts = {"interaction.disengagement.escalation": 1}
-    ignored = triage_score(evidence(counts, Features(events=20)))
-    honoured = triage_score(evidence(counts, Features(events=20, handoffs=1)))
-    assert honoured < ignored
-    assert "interaction.disengagement" not in evidence(counts, Features(events=20, handoffs=1))
+    assert evidence_values(counts, Features(events=20))["interaction.disengagement"] == 1.0
+    assert "interaction.disengagement" not in evidence_values(counts, Features(events=20, handoffs=1))
+    assert evidence_values(counts, Features(events=20, handoffs=1))["handoff"] == 1.0
+
+
+def test_config_round_trips_through_toml(tmp_path) -> None:
+    config = TriageConfig(bias=-0.5, weights={"tool_errors": 0.25, "execution.failure": 0.1}, cohort_weight=3.0,
+                          cohort_bias=-2.0, trajectory_scale=0.8, source='signals calibrate "a b.json"\n4 trajectories')
+    path = tmp_path / "triage.toml"
+    path.write_text(dump_config(config))
+    assert load_config(path) == config
+
+
+def test_a_bad_config_says_what_is_wrong(tmp_path) -> None:
+    path = tmp_path / "triage.toml"
+    path.write_text("bias = 'high'\n")
+    with pytest.raises(ValueError, match="not valid"):
+        load_config(path)
+    with pytest.raises(ValueError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
 
 
 def test_report_explains_its_triage_score() -> None:
