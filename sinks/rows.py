@@ -22,6 +22,7 @@ TRAJECTORY_COLUMNS: Final = (
     "trajectory_id", "tenant_id", "agent_id", "app_id", "model", "pipeline_version", "version", "final",
     "quality", "quality_score", "triage_score", "signal_types", "signal_counts", "category_counts",
     "events", "user_turns", "assistant_turns", "tool_calls", "tool_errors", "first_ts", "last_ts", "record",
+    "task_key", "request_key", "context_key", "action_sig",
 )
 SIGNAL_COLUMNS: Final = (
     "trajectory_id", "tenant_id", "agent_id", "pipeline_version", "version", "signal_type", "category",
@@ -67,6 +68,7 @@ def trajectory_row(report: TrajectoryReport, *, redact_content: bool = False) ->
         r.quality_score, r.triage_score, sorted(r.counts), dict(r.counts), category_totals(r.counts),
         r.events, r.user_turns, r.assistant_turns, r.tool_calls, r.tool_errors,
         to_datetime(r.first_ts), to_datetime(r.last_ts), _json.encode(r).decode(),
+        r.task_key, r.request_key, r.context_key, r.action_sig,
     )
 
 

@@ -2,7 +2,9 @@
 
 Every strategy is deterministic for a seed: ties (and `random`) are ordered by
 ``xxHash64(trajectory_id, seed)``. Output rows: id, pipeline_version, triage_score, quality,
-signal_types, reason.
+signal_types, reason; the strategies ranked by triage (signals, stratified, diverse) use the combined
+score (cohort evidence computed over the selection, ``scored_source``) and add its parts:
+``trajectory_score`` (the stored record's) and ``cohort`` (basis, peers, agreeing).
 """
 
 from __future__ import annotations
@@ -10,54 +12,129 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgspec
+
+from detectors.triage import packaged_config
 from sinks.selection import Selection, source_table, where
 
 COLUMNS: Final = ("trajectory_id", "pipeline_version", "triage_score", "quality", "signal_types",
                   "category_counts", "tool_errors", "events")
+COHORT_COLUMNS: Final = ("score", "peers", "agreeing", "basis")
 HASH: Final = "xxHash64(trajectory_id, {seed:UInt64})"
 ORDERS: Final = {
-    "signals": f"triage_score DESC, {HASH}",
+    "signals": f"score DESC, {HASH}",
     "heuristic": f"tool_errors DESC, events DESC, {HASH}",
     "random": HASH,
 }
+SCORED: Final = frozenset({"signals", "stratified", "diverse"})  # strategies ranked by the combined score
 Row = dict[str, Any]
 
 
-def ordered_query(selection: Selection, database: str) -> tuple[str, dict[str, Any]]:
+class CohortWeights(msgspec.Struct, frozen=True, kw_only=True):
+    """The cohort stage of detectors/triage.py's TriageConfig, as query parameters."""
+
+    cohort_bias: float
+    trajectory_scale: float
+    cohort_weight: float
+    cohort_prior: float
+
+
+def cohort_weights(config: Any = None) -> CohortWeights:
+    config = config or packaged_config()
+    return CohortWeights(cohort_bias=config.cohort_bias, trajectory_scale=config.trajectory_scale,
+                         cohort_weight=config.cohort_weight, cohort_prior=config.cohort_prior)
+
+
+def scored_source(selection: Selection, database: str, weights: CohortWeights) -> tuple[str, dict[str, Any]]:
+    """The selected trajectories with their cohort evidence and combined score (detectors/cohort.py).
+
+    Peers are the other selected rows with the same task key (when there are any), else the same
+    request key, within one agent and configuration; ``agreeing`` peers ended with the same
+    ``action_sig``. Without peers the score is the stored trajectory score. Window counts over the
+    selection: the cost is one sort of the selected rows.
+    """
     clause, params = where(selection)
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM {source_table(selection, database)} {clause} "
-           f"ORDER BY {ORDERS[selection.strategy]} LIMIT {{n:UInt32}}")
+    t = "least(greatest(toFloat64(triage_score), 1e-6), 1 - 1e-6)"
+    inner = (
+        "SELECT *, "
+        "count() OVER (PARTITION BY agent_id, context_key, task_key) AS task_n, "
+        "count() OVER (PARTITION BY agent_id, context_key, task_key, action_sig) AS task_same, "
+        "count() OVER (PARTITION BY agent_id, context_key, request_key) AS request_n, "
+        "count() OVER (PARTITION BY agent_id, context_key, request_key, action_sig) AS request_same "
+        f"FROM {source_table(selection, database)} {clause}"
+    )
+    cohort = (
+        "SELECT *, multiIf(task_key != '' AND task_n >= 2, 'task', request_key != '' AND request_n >= 2, "
+        "'request', '') AS basis, "
+        "multiIf(basis = 'task', task_n - 1, basis = 'request', request_n - 1, 0) AS peers, "
+        "multiIf(basis = 'task', task_same - 1, basis = 'request', request_same - 1, 0) AS agreeing "
+        f"FROM ({inner})"
+    )
+    combined = (
+        f"if(peers = 0, toFloat64(triage_score), round(1 / (1 + exp(-({{cohort_bias:Float64}} "
+        f"+ {{trajectory_scale:Float64}} * log({t} / (1 - {t})) + {{cohort_weight:Float64}} "
+        f"* (1 - agreeing / peers) * peers / (peers + {{cohort_prior:Float64}})))), 4))"
+    )
+    sql = f"(SELECT *, {combined} AS score FROM ({cohort}))"
+    return sql, {**params, **msgspec.structs.asdict(weights)}
+
+
+def ordered_query(selection: Selection, database: str,
+                  weights: CohortWeights | None = None) -> tuple[str, dict[str, Any]]:
+    if selection.strategy in SCORED:
+        source, params = scored_source(selection, database, weights or cohort_weights())
+        columns = [*COLUMNS, *COHORT_COLUMNS]
+        sql = f"SELECT {', '.join(columns)} FROM {source} ORDER BY {ORDERS[selection.strategy]} LIMIT {{n:UInt32}}"
+    else:
+        clause, params = where(selection)
+        sql = (f"SELECT {', '.join(COLUMNS)} FROM {source_table(selection, database)} {clause} "
+               f"ORDER BY {ORDERS[selection.strategy]} LIMIT {{n:UInt32}}")
     return sql, {**params, "seed": selection.seed, "n": selection.n}
 
 
-def top_by_group_query(selection: Selection, database: str, group: str, per_group: int) -> tuple[str, dict[str, Any]]:
-    """Top ``per_group`` trajectories by triage per signal type/category in one GROUP BY.
+def top_by_group_query(selection: Selection, database: str, group: str, per_group: int,
+                       weights: CohortWeights | None = None) -> tuple[str, dict[str, Any]]:
+    """Top ``per_group`` trajectories by the combined score per signal type/category in one GROUP BY.
 
     ``groupArraySorted`` keeps a bounded heap per group instead of sorting every (row, group) pair
     as ``LIMIT k BY`` does.
     """
-    clause, params = where(selection)
+    source, params = scored_source(selection, database, weights or cohort_weights())
     keys = "signal_types" if group == "type" else "mapKeys(category_counts)"
     sql = (
-        "SELECT grp, groupArraySorted({k:UInt32})((-triage_score, h, trajectory_id)) AS top "
-        f"FROM (SELECT trajectory_id, triage_score, {HASH} AS h, {keys} AS groups "
-        f"FROM {source_table(selection, database)} {clause}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp"
+        "SELECT grp, groupArraySorted({k:UInt32})((-score, h, trajectory_id)) AS top "
+        f"FROM (SELECT trajectory_id, score, {HASH} AS h, {keys} AS groups "
+        f"FROM {source}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp"
     )
     return sql, {**params, "seed": selection.seed, "k": per_group}
 
 
-def details(client: Any, selection: Selection, database: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+def details(client: Any, selection: Selection, database: str, ids: list[str],
+            weights: CohortWeights | None = None) -> dict[str, dict[str, Any]]:
     """Output columns of the given trajectories (small tuples in the heaps above keep them fast)."""
-    clause, params = where(selection)
-    sql = (f"SELECT trajectory_id, pipeline_version, triage_score, quality, signal_types "
-           f"FROM {source_table(selection, database)} {clause} AND trajectory_id IN {{ids:Array(String)}}")
+    source, params = scored_source(selection, database, weights or cohort_weights())
+    sql = (f"SELECT trajectory_id, pipeline_version, triage_score, quality, signal_types, "
+           f"{', '.join(COHORT_COLUMNS)} FROM {source} WHERE trajectory_id IN {{ids:Array(String)}}")
     rows = client.query(sql, parameters={**params, "ids": ids}).named_results()
     return {row["trajectory_id"]: row for row in rows}
 
 
-def _row(trajectory_id: str, version: str, score: float, quality: str, types: list[str], reason: str) -> Row:
-    return {"id": trajectory_id, "pipeline_version": version, "triage_score": round(float(score), 4),
-            "quality": quality, "signal_types": list(types), "reason": reason}
+def _row(values: dict[str, Any], reason: str) -> Row:
+    row = {"id": values["trajectory_id"], "pipeline_version": values["pipeline_version"],
+           "triage_score": round(float(values.get("score", values["triage_score"])), 4),
+           "quality": values["quality"], "signal_types": list(values["signal_types"]), "reason": reason}
+    if "score" in values:  # the combined score, with its parts
+        row["trajectory_score"] = round(float(values["triage_score"]), 4)
+        row["cohort"] = {"basis": values["basis"], "peers": int(values["peers"]),
+                         "agreeing": int(values["agreeing"])}
+    return row
+
+
+def cohort_note(values: dict[str, Any]) -> str:
+    peers = int(values["peers"])
+    if not peers:
+        return "no peers"
+    return f"{peers - int(values['agreeing'])}/{peers} peers ({values['basis']}) ended differently"
 
 
 def top_categories(category_counts: dict[str, int], limit: int = 2) -> str:
@@ -67,31 +144,30 @@ def top_categories(category_counts: dict[str, int], limit: int = 2) -> str:
 
 def _reason(strategy: str, seed: int, values: dict[str, Any]) -> str:
     if strategy == "signals":
-        return f"top triage {values['triage_score']:.2f}: {top_categories(values['category_counts'])}"
+        return (f"top triage {values['score']:.2f}: {cohort_note(values)}; "
+                f"{top_categories(values['category_counts'])}")
     if strategy == "heuristic":
         return f"heuristic: {values['tool_errors']} tool errors, {values['events']} events"
     return f"random by seed {seed}"
 
 
-def sample_ordered(client: Any, selection: Selection, database: str) -> list[Row]:
-    sql, params = ordered_query(selection, database)
-    out = []
-    for values in client.query(sql, parameters=params).named_results():
-        reason = _reason(selection.strategy, selection.seed, values)
-        out.append(_row(values["trajectory_id"], values["pipeline_version"], values["triage_score"],
-                        values["quality"], values["signal_types"], reason))
-    return out
+def sample_ordered(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
+    sql, params = ordered_query(selection, database, weights)
+    return [_row(values, _reason(selection.strategy, selection.seed, values))
+            for values in client.query(sql, parameters=params).named_results()]
 
 
-def _candidates(client: Any, selection: Selection, database: str, group: str) -> list[tuple[str, list[tuple]]]:
-    sql, params = top_by_group_query(selection, database, group, selection.n)
+def _candidates(client: Any, selection: Selection, database: str, group: str,
+                weights: CohortWeights | None) -> list[tuple[str, list[tuple]]]:
+    sql, params = top_by_group_query(selection, database, group, selection.n, weights)
     return [(name, list(top)) for name, top in client.query(sql, parameters=params).result_rows]
 
 
-def sample_stratified(client: Any, selection: Selection, database: str) -> list[Row]:
+def sample_stratified(client: Any, selection: Selection, database: str,
+                      weights: CohortWeights | None = None) -> list[Row]:
     """Round-robin over signal categories (alphabetical), each taking its next best unseen trajectory."""
-    return _rows(client, selection, database, round_robin(_candidates(client, selection, database, "category"),
-                                                          selection.n))
+    strata = _candidates(client, selection, database, "category", weights)
+    return _rows(client, selection, database, round_robin(strata, selection.n), weights)
 
 
 Candidate = tuple[float, int, str]  # (-triage_score, seeded hash, trajectory id): best first when sorted
@@ -113,18 +189,18 @@ def round_robin(strata: list[tuple[str, list[Candidate]]], n: int) -> dict[str, 
     return chosen
 
 
-def _rows(client: Any, selection: Selection, database: str, reasons: dict[str, str]) -> list[Row]:
-    found = details(client, selection, database, list(reasons)) if reasons else {}
-    return [_row(tid, found[tid]["pipeline_version"], found[tid]["triage_score"], found[tid]["quality"],
-                 found[tid]["signal_types"], reason) for tid, reason in reasons.items() if tid in found]
+def _rows(client: Any, selection: Selection, database: str, reasons: dict[str, str],
+          weights: CohortWeights | None) -> list[Row]:
+    found = details(client, selection, database, list(reasons), weights) if reasons else {}
+    return [_row(found[tid], reason) for tid, reason in reasons.items() if tid in found]
 
 
-def sample_diverse(client: Any, selection: Selection, database: str) -> list[Row]:
+def sample_diverse(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
     """Greedy set cover of signal types over per-type top candidates, then fill by triage."""
-    candidates = {c[2]: c for _, top in _candidates(client, selection, database, "type") for c in top}
-    found = details(client, selection, database, list(candidates)) if candidates else {}
+    candidates = {c[2]: c for _, top in _candidates(client, selection, database, "type", weights) for c in top}
+    found = details(client, selection, database, list(candidates), weights) if candidates else {}
     types = {tid: set(row["signal_types"]) for tid, row in found.items()}
-    return _rows(client, selection, database, set_cover(list(candidates.values()), types, selection.n))
+    return _rows(client, selection, database, set_cover(list(candidates.values()), types, selection.n), weights)
 
 
 def set_cover(candidates: list[Candidate], types: dict[str, set[str]], n: int) -> dict[str, str]:
@@ -141,7 +217,7 @@ def set_cover(candidates: list[Candidate], types: dict[str, set[str]], n: int) -
     return reasons
 
 
-SAMPLERS: Final[dict[str, Callable[[Any, Selection, str], list[Row]]]] = {
+SAMPLERS: Final[dict[str, Callable[[Any, Selection, str, CohortWeights | None], list[Row]]]] = {
     "signals": sample_ordered,
     "heuristic": sample_ordered,
     "random": sample_ordered,
@@ -150,5 +226,6 @@ SAMPLERS: Final[dict[str, Callable[[Any, Selection, str], list[Row]]]] = {
 }
 
 
-def sample(client: Any, selection: Selection, database: str) -> list[Row]:
-    return SAMPLERS[selection.strategy](client, selection, database)
+def sample(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
+    """``weights``: the cohort stage of the triage config (default: the packaged one)."""
+    return SAMPLERS[selection.strategy](client, selection, database, weights)
