@@ -11,7 +11,7 @@ import pytest
 
 from sinks import gateway
 from sinks.config import chdb_path
-from sinks.migrate import migrate
+from sinks.migrate import migrate, migration_files, statements
 from sinks.service import QueryError, execute
 from sinks.sink import Sink
 from tests.builders import A, C, End, R, U, conv
@@ -28,8 +28,12 @@ def sink_for(client, database) -> Sink:
 def test_migrate_is_idempotent_and_recorded(ch):
     client, db = ch
     again = migrate(client, db)
-    assert [(v, applied) for v, _, applied in again] == [(1, False), (2, False)]
-    assert count(client, f"SELECT count() FROM {db}.schema_migrations FINAL") == 2
+    assert [(v, applied) for v, _, applied in again] == [(1, False), (2, False), (3, False)]
+    assert count(client, f"SELECT count() FROM {db}.schema_migrations FINAL") == 3
+    for version, _, path in migration_files():  # re-applying every statement changes nothing either
+        for statement in statements(path.read_text(), db):
+            client.command(statement)
+    assert migrate(client, db)[-1] == (3, "cohort", False)
 
 
 def test_same_batch_twice_and_replays_leave_one_latest_row(ch):
