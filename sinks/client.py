@@ -8,20 +8,20 @@ from typing import Any
 
 import clickhouse_connect
 
-from sinks.config import database_name, resolve_dsn
+from sinks.config import resolve_dsn
 
 ClientFactory = Callable[[], Any]
 
 
-def connect(dsn: str | None = None, database: str | None = None) -> Any:
-    """A clickhouse-connect client for the DSN (``chdb://`` embedded or ``http(s)://`` server)."""
-    del database  # queries name the database explicitly, so one client serves any database
+def connect(dsn: str) -> Any:
+    """A clickhouse-connect client for the DSN (``chdb://`` embedded or ``http(s)://`` server).
+    Queries name the database explicitly, so one client serves any database."""
     return clickhouse_connect.get_client(dsn=resolve_dsn(dsn))
 
 
-def factory(dsn: str | None = None, database: str | None = None) -> ClientFactory:
-    resolved, db = resolve_dsn(dsn), database_name(database)
-    return lambda: connect(resolved, db)
+def factory(dsn: str) -> ClientFactory:
+    resolved = resolve_dsn(dsn)
+    return lambda: connect(resolved)
 
 
 class ClientHolder:

@@ -1,29 +1,26 @@
-"""Where ClickHouse is: DSN, database and retention, from the environment with safe defaults.
+"""Where ClickHouse is: DSN and database checks. Pure: values come from the caller (the
+``Settings`` of ``streams/settings.py``); nothing here reads the environment.
 
-- ``SIGNALS_CLICKHOUSE``: ``chdb:///abs/path`` (embedded, one process per path) or
-  ``http(s)://user:pass@host:8123``; default ``chdb://./data/clickhouse`` resolved to an absolute path.
-- ``SIGNALS_CLICKHOUSE_DATABASE``: database name, default ``signals``.
-- ``SIGNALS_CLICKHOUSE_TTL_DAYS``: keep rows this many days after insertion; unset = forever.
+- a DSN is ``chdb:///abs/path`` (embedded, one process per path) or ``http(s)://user:pass@host:8123``;
+  a relative chdb path is made absolute (chDB needs one stable path);
+- the database name is validated as a plain identifier (it is spliced into DDL).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Final
 
-DEFAULT_DSN: Final = "chdb://./data/clickhouse"
 DEFAULT_DATABASE: Final = "signals"
 CHDB_SCHEME: Final = "chdb://"
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
-def resolve_dsn(dsn: str | None = None) -> str:
-    """The DSN to use; a relative chdb path becomes absolute (chDB needs one stable path)."""
-    raw = dsn or os.environ.get("SIGNALS_CLICKHOUSE") or DEFAULT_DSN
-    path = chdb_path(raw)
-    return raw if path is None else CHDB_SCHEME + str(Path(path).expanduser().resolve())
+def resolve_dsn(dsn: str) -> str:
+    """The DSN to use; a relative chdb path becomes absolute."""
+    path = chdb_path(dsn)
+    return dsn if path is None else CHDB_SCHEME + str(Path(path).expanduser().resolve())
 
 
 def chdb_path(dsn: str) -> str | None:
@@ -32,18 +29,8 @@ def chdb_path(dsn: str) -> str | None:
 
 
 def database_name(name: str | None = None) -> str:
-    """The database, validated as a plain identifier (it is spliced into DDL, never user SQL)."""
-    value = name or os.environ.get("SIGNALS_CLICKHOUSE_DATABASE") or DEFAULT_DATABASE
+    """The database (``DEFAULT_DATABASE`` when not given), validated as a plain identifier."""
+    value = name or DEFAULT_DATABASE
     if not _IDENTIFIER.match(value):
         raise ValueError(f"database name must match {_IDENTIFIER.pattern}, got {value!r}")
     return value
-
-
-def ttl_days(value: str | None = None) -> int | None:
-    raw = value if value is not None else os.environ.get("SIGNALS_CLICKHOUSE_TTL_DAYS", "")
-    if not raw.strip():
-        return None
-    days = int(raw)
-    if days <= 0:
-        raise ValueError(f"TTL must be a positive number of days, got {raw!r}")
-    return days

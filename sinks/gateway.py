@@ -48,7 +48,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def query(dsn: str | None, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def query(dsn: str, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     resolved = resolve_dsn(dsn)
     url = worker_url(resolved)
     if url is not None:

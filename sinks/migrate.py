@@ -1,7 +1,7 @@
 """Apply sinks/schema/NNN_*.sql in order, once each, recorded in ``schema_migrations``.
 
-Every statement is ``CREATE ... IF NOT EXISTS``, so re-running is harmless even if the record of a
-migration was lost. A TTL (config.ttl_days) is applied with ALTER ... MODIFY TTL when set.
+Every statement is ``CREATE ... IF NOT EXISTS`` or ``ADD COLUMN IF NOT EXISTS``, so re-running is harmless even if the record of a
+migration was lost. A TTL (``ttl_days``: the caller's SIGNALS_CLICKHOUSE_TTL_DAYS) is applied with ALTER ... MODIFY TTL.
 """
 
 from __future__ import annotations

@@ -58,6 +58,11 @@ class Sink:
         self._add("events", rows.event_rows(event_list, redact_content=self.redact_content))
         self.flush_due()
 
+    def write_events(self, events: Iterable[Event]) -> None:
+        """Raw events only (the worker's events path; records are written by ``write_reports``)."""
+        self._add("events", rows.event_rows(events, redact_content=self.redact_content))
+        self.flush_due()
+
     def _add(self, table: str, table_rows: Sequence[rows.Row]) -> None:
         writer = self.writers.get(table)
         if writer is not None and table_rows:

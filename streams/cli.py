@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from aiokafka.errors import KafkaConnectionError
 
 from streams.errors import CliError
+from streams.settings import debug_enabled
 
 COMMANDS = (
     "streams.commands.analyze",
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a bug or an outage: say what, not a bare traceback
-        if os.environ.get("SIGNALS_DEBUG"):
+        if debug_enabled():
             raise
         print(f"signals {args.command}: unexpected {type(error).__name__}: {error}\n"
               "  (set SIGNALS_DEBUG=1 for the traceback; please report it if it looks like a bug)", file=sys.stderr)

@@ -35,7 +35,8 @@ class ClickHouseOutput:
         pass  # counted by the replayer; --dlq adds a DlqOutput
 
     def _hand_over(self) -> None:
-        self.sink.write_reports(self.reports, self.events)
+        self.sink.write_reports(self.reports)  # records and events written apart, as the worker does
+        self.sink.write_events(self.events)
         self.reports, self.events = [], []
 
     async def commit(self) -> None:

@@ -1,7 +1,9 @@
-"""Worker settings: the ONLY module that reads environment variables.
+"""Settings of every command: the ONLY module that reads environment variables.
 
 ``Settings.from_env(overrides)`` reads ``SIGNALS_*`` variables (defaults below), then applies
 ``overrides`` (CLI flags; ``None`` means "not given"). Secrets never appear in ``masked()``.
+Everything else (``sinks/`` included) takes these values as arguments; the CLI's flags are made
+from the fields (``streams/commands/flags.py``), each naming its variable and default in --help.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from sinks.config import database_name, resolve_dsn
 from streams.errors import CliError
 
 SECRET_FIELDS = frozenset({"kafka_password"})
@@ -60,6 +63,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     kafka_password: str = ""
     kafka_password_file: str = ""
     kafka_ca_file: str = ""
+    clickhouse_database: str = "signals"  # database for tables and queries
+    clickhouse_ttl_days: int = 0  # keep rows N days after insertion (0: forever); applied by migrate
+    topic_replication: int = 1  # replication factor of the topics the worker creates
+    sink_backoff_s: float = 0.5  # first retry delay of a failed ClickHouse write (doubles each time)
+    sink_max_backoff_s: float = 15.0  # ... up to this
+    producer_linger_ms: int = 5  # Faust producer batching delay
+    commit_every: int = 10_000  # Faust: commit after this many acked messages ...
+    commit_interval_s: float = 1.0  # ... or this often
+    stream_buffer_maxsize: int = 8192  # Faust: messages buffered per stream before it pauses fetching
+    table_cleanup_interval_s: float = 3600.0  # Faust table cleanup timer
     # TEST HOOK (fault tests only): while this file exists, every ClickHouse insert of the sink fails
     # as if the server were unreachable ("writer blocked"); queries and migrations are unaffected.
     fault_sink_block_file: str = ""
@@ -70,7 +83,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         env = os.environ if env is None else env
         raw: dict[str, Any] = {}
         for name in cls.__struct_fields__:
-            value = env.get(ENV_NAMES.get(name, f"SIGNALS_{name.upper()}"))
+            value = env.get(env_name(name))
             if value not in (None, ""):
                 raw[name] = value
         raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -97,8 +110,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def clickhouse_dsn(self) -> str:
-        """The ClickHouse DSN; by default the embedded engine under the worker's data dir."""
-        return self.clickhouse or f"chdb://{self.data_dir.rstrip('/')}/clickhouse"
+        """The ClickHouse DSN of every command; by default the embedded engine under the data dir
+        (a relative chdb path made absolute)."""
+        return resolve_dsn(self.clickhouse or f"chdb://{self.data_dir.rstrip('/')}/clickhouse")
 
     def masked(self) -> dict[str, Any]:
         shown = msgspec.structs.asdict(self)
@@ -107,6 +121,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 shown[name] = "***"
         shown["clickhouse"] = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", shown["clickhouse"])
         return shown
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a Settings field."""
+    return ENV_NAMES.get(field, f"SIGNALS_{field.upper()}")
+
+
+def debug_enabled() -> bool:
+    """SIGNALS_DEBUG=1: the CLI shows tracebacks (read on its own: settings may be what failed)."""
+    return os.environ.get("SIGNALS_DEBUG", "") not in ("", "0", "false")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess (this one's, plus ``extra``)."""
+    return {**os.environ, **extra}
 
 
 def _convert(raw: dict[str, Any]) -> Settings:
@@ -118,4 +147,11 @@ def _convert(raw: dict[str, Any]) -> Settings:
         raise CliError("SIGNALS_PARTITIONS >= 1", str(settings.partitions), "use a positive count")
     if settings.max_event_bytes < 1:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
+    if settings.clickhouse_ttl_days < 0:
+        raise CliError("SIGNALS_CLICKHOUSE_TTL_DAYS (--ttl-days) >= 0", str(settings.clickhouse_ttl_days),
+                       "a number of days, or 0 to keep rows forever")
+    try:
+        database_name(settings.clickhouse_database)
+    except ValueError as error:
+        raise CliError("a database name of letters, digits and _", str(error), "e.g. --database signals") from None
     return settings

@@ -36,7 +36,7 @@ import msgspec
 
 from detectors.model import Event, TrajectoryReport
 from sinks.client import ClientHolder, factory
-from sinks.config import database_name, resolve_dsn
+from sinks.config import resolve_dsn
 from sinks.migrate import migrate
 from sinks.sink import Sink
 from streams.codec import Rejected, decode
@@ -200,7 +200,8 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
     """The extension: ClickHouse schema at startup, then the records and events agents."""
     if not settings.sink:
         return None
-    warehouse = Warehouse(settings.clickhouse_dsn, database_name(None), redact_content=settings.redact_content)
+    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, redact_content=settings.redact_content,
+                          initial_backoff=settings.sink_backoff_s, max_backoff=settings.sink_max_backoff_s)
     if block := settings.fault_sink_block_file:
         make = warehouse.make_client
         warehouse.make_client = lambda: BlockedClient(make(), block)

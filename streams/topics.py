@@ -9,8 +9,6 @@ import faust
 
 from streams.settings import Settings
 
-REPLICATION = 1  # TODO(settings): replication factor for created topics on multi-broker clusters
-
 
 @dataclass(frozen=True)
 class Topics:
@@ -62,7 +60,7 @@ async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str
         existing = set(await admin.list_topics())
         wanted = {settings.topic_events: {}, settings.topic_signals: {}, settings.topic_dlq: {},
                   settings.topic_trajectories: {"cleanup.policy": "compact"}}
-        new = [NewTopic(name, settings.partitions, REPLICATION, topic_configs=config)
+        new = [NewTopic(name, settings.partitions, settings.topic_replication, topic_configs=config)
                for name, config in wanted.items() if name not in existing]
         if new:
             await admin.create_topics(new)

@@ -1,7 +1,8 @@
 """`signals analyze [--format table|jsonl] [--pipeline-version V] PATH...`: batch triage of files.
 
-Each trajectory of each file (format detected from content; `-` is stdin) is analysed with
-``detectors.session.analyze`` and printed as it is done. ``--format`` defaults to ``table`` when
+Each trajectory of each file (format detected from content; `-` is stdin) goes through the
+pipeline as `signals load` and the worker take it (``streams.pipeline.from_files``: ended with a
+SessionEnd as `signals produce` sends it) and is printed as it is done. ``--format`` defaults to ``table`` when
 standard output is a terminal and ``jsonl`` otherwise (pipes, files), so scripts get JSONL.
 """
 
@@ -14,10 +15,11 @@ from collections.abc import Iterator
 from detectors.adapters import AdapterError, Trajectory, read_trajectories
 from detectors.fleet import with_cohorts
 from detectors.model import TrajectoryReport
-from detectors.session import Engine, analyze
+from detectors.session import Engine
 from streams.commands.calibrate import engine_for
 from streams.errors import CliError
 from streams.output import render_table, report_row, write_jsonl
+from streams.pipeline import from_files
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _analyze(trajectory: Trajectory, pipeline_version: str, engine: Engine | None) -> TrajectoryReport:
-    return analyze(trajectory.id, trajectory.events, pipeline_version=pipeline_version,
-                   **({"engine": engine} if engine else {}))
+    (record,) = from_files([trajectory], pipeline_version=pipeline_version, **({"engine": engine} if engine else {}))
+    return record.report
 
 
 def _trajectories(path: str) -> Iterator[Trajectory]:

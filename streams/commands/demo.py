@@ -3,15 +3,15 @@
 Through Kafka when a broker answers at SIGNALS_KAFKA or Java can start the local one
 (infra/kafka/start.sh; stopped again unless --keep-broker): a worker subprocess (memory store, fresh
 app id and topics, the ClickHouse sink) gets the files from `signals produce`, and the demo waits
-until every trajectory's final record is in ClickHouse. Otherwise, or with --in-process: adapters
--> analyze -> Sink, like `signals load`. Then a summary and a `signals sample`-like table.
+until every trajectory's final record is in ClickHouse. Otherwise, or with --in-process: exactly
+`signals load` (``streams.commands.load.load_records``, content redaction included). Then a
+summary and a `signals sample`-like table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -22,17 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from detectors.adapters import AdapterError, Trajectory, read_trajectories
-from detectors.session import analyze
 from sinks.clickhouse import SinkUnavailable
-from sinks.config import resolve_dsn
 from sinks.gateway import post, worker_url
 from sinks.migrate import migrate
 from sinks.service import execute
 from sinks.sink import Sink
+from streams.commands.flags import add_connection_args, add_settings_flags, flag_of, settings_from_args
+from streams.commands.load import load_records
 from streams.commands.migrate import open_direct
 from streams.demo_view import Run, render
 from streams.errors import CliError
-from streams.settings import Settings
+from streams.pipeline import from_files
+from streams.settings import Settings, child_env
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "infra" / "sample" / "trajectories.jsonl"
@@ -45,9 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="trajectory files (default: the bundled sample)")
     parser.add_argument("--in-process", action="store_true", help="skip Kafka: analyze and load in this process")
     parser.add_argument("--keep-broker", action="store_true", help="leave a broker started by the demo running")
-    parser.add_argument("--dsn", default=None, help="ClickHouse DSN (default: $SIGNALS_CLICKHOUSE or chdb://./data/clickhouse)")
-    parser.add_argument("--database", default=None, help="database (default: $SIGNALS_CLICKHOUSE_DATABASE or signals)")
     parser.add_argument("--n", type=int, default=10, help="trajectories in the review sample (default 10)")
+    add_connection_args(parser)
+    add_settings_flags(parser, ("kafka", "pipeline_version", "redact_content"))
     parser.set_defaults(func=run)
 
 
@@ -58,15 +59,15 @@ def default_paths() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     paths = args.paths or default_paths()
     trajectories = read_all(paths)
-    settings = Settings.from_env({"clickhouse": resolve_dsn(args.dsn)})
+    settings = settings_from_args(args)
     kafka = not args.in_process and (broker_up(settings) or shutil.which("java") is not None)
     started = time.perf_counter()
     if kafka:
-        through_kafka(settings, trajectories, args.database, keep_broker=args.keep_broker)
+        through_kafka(settings, trajectories, keep_broker=args.keep_broker)
     else:
-        in_process(settings.clickhouse, args.database, trajectories)
+        in_process(settings, trajectories)
     elapsed = time.perf_counter() - started
-    client, database = open_direct(settings.clickhouse, args.database)
+    client, database = open_direct(settings)
     try:
         stats = execute(client, "stats", {"database": database})
         sample = execute(client, "sample", {"strategy": "signals", "n": args.n, "database": database})
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         client.close()  # type: ignore[attr-defined]
     mode = f"Kafka {settings.kafka}" if kafka else "in-process"
     render(Run(paths, mode, len(trajectories), sum(len(t.events) for t in trajectories), elapsed,
-               settings.clickhouse, database), stats, sample)
+               settings.clickhouse_dsn, database), stats, sample)
     return 0
 
 
@@ -88,14 +89,13 @@ def read_all(paths: list[str]) -> list[Trajectory]:
     return trajectories
 
 
-def in_process(dsn: str, database: str | None, trajectories: list[Trajectory]) -> None:
-    client, db = open_direct(dsn, database)
-    sink = Sink(lambda: client, db)
+def in_process(settings: Settings, trajectories: list[Trajectory]) -> None:
+    """What `signals load` does with the same settings."""
+    client, db = open_direct(settings)
+    sink = Sink(lambda: client, db, redact_content=settings.redact_content)
     try:
         migrate(client, db)
-        reports = [analyze(t.id, t.events) for t in trajectories]
-        sink.write_reports(reports, [e for t in trajectories for e in t.events])
-        sink.flush()
+        load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version))
     except SinkUnavailable as error:
         raise CliError("a writable ClickHouse", str(error.cause), "check SIGNALS_CLICKHOUSE") from error
     finally:
@@ -115,15 +115,14 @@ def broker_up(settings: Settings) -> bool:
         return False
 
 
-def through_kafka(settings: Settings, trajectories: list[Trajectory], database: str | None, *,
-                  keep_broker: bool) -> None:
+def through_kafka(settings: Settings, trajectories: list[Trajectory], *, keep_broker: bool) -> None:
     started_broker = False
     if not broker_up(settings):
         start_broker(settings)
         started_broker = not keep_broker
     try:
         with tempfile.TemporaryDirectory(prefix="signals-demo-") as workdir:
-            run_worker(settings, trajectories, Path(workdir), database)
+            run_worker(settings, trajectories, Path(workdir))
     finally:
         if started_broker:
             subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh")], env=broker_env(settings),
@@ -131,7 +130,7 @@ def through_kafka(settings: Settings, trajectories: list[Trajectory], database: 
 
 
 def broker_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "KAFKA_PORT": settings.brokers[0].rpartition(":")[2]}
+    return child_env(KAFKA_PORT=settings.brokers[0].rpartition(":")[2])
 
 
 def start_broker(settings: Settings) -> None:
@@ -143,9 +142,9 @@ def start_broker(settings: Settings) -> None:
                        "install Java >= 11 and Maven, or run `signals demo --in-process`")
 
 
-def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path, database: str | None) -> None:
+def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path) -> None:
     from streams.commands.produce import produce
-    dsn = settings.clickhouse
+    dsn = settings.clickhouse_dsn
     if worker_url(dsn):
         raise CliError(f"no other worker holding {dsn}", "a running worker", "stop it, or pass --dsn elsewhere")
     tag = uuid.uuid4().hex[:8]
@@ -153,8 +152,7 @@ def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path
              "topic_trajectories": f"demo-trajectories-{tag}", "topic_dlq": f"demo-dlq-{tag}"}
     log_path = workdir / "worker.log"
     with open(log_path, "wb") as log:
-        env = {**os.environ, **({"SIGNALS_CLICKHOUSE_DATABASE": database} if database else {})}
-        worker = subprocess.Popen(worker_argv(settings, names, workdir), stdout=log, stderr=subprocess.STDOUT, env=env)
+        worker = subprocess.Popen(worker_argv(settings, names, workdir), stdout=log, stderr=subprocess.STDOUT)
         try:
             url = wait_for_worker(worker, dsn, log_path)
             producing = Settings.from_env({"kafka": settings.kafka, "topic_events": names["topic_events"]})
@@ -165,10 +163,12 @@ def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path
 
 
 def worker_argv(settings: Settings, names: dict[str, str], workdir: Path) -> list[str]:
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
-    return [sys.executable, "-m", "streams.commands.worker", f"--kafka={settings.kafka}", "--store=memory://",
-            f"--data-dir={workdir}", f"--clickhouse={settings.clickhouse}", f"--web-port={free_port()}",
-            "--metrics-port=0", "--partitions=2", "--sink-within=0.2", *flags]
+    given = {**names, "kafka": settings.kafka, "clickhouse": settings.clickhouse_dsn,
+             "clickhouse_database": settings.clickhouse_database, "pipeline_version": settings.pipeline_version,
+             "redact_content": str(settings.redact_content).lower()}
+    flags = [f"{flag_of(k)}={v}" for k, v in given.items()]
+    return [sys.executable, "-m", "streams.commands.worker", "--store=memory://", f"--data-dir={workdir}",
+            f"--web-port={free_port()}", "--metrics-port=0", "--partitions=2", "--sink-within=0.2", *flags]
 
 
 def free_port() -> int:

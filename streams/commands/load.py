@@ -1,39 +1,46 @@
-"""`signals load PATH...`: analyze trajectory files and write records, signals and events to ClickHouse."""
+"""`signals load PATH...`: trajectory files straight into ClickHouse, no Kafka.
+
+The files go through ``streams.pipeline.from_files`` (each trajectory ended as `signals produce`
+ends it) and are written as the worker writes them: the records (with their signals) by the
+records path, the events by the events path, so a file loaded gives the rows a worker gives for
+the same file produced.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterable
 
 from detectors.adapters import AdapterError, read_trajectories
-from detectors.model import TrajectoryReport
-from detectors.session import analyze
 from sinks.clickhouse import SinkUnavailable
 from sinks.migrate import migrate
 from sinks.sink import Sink
-from streams.commands.migrate import add_connection_args, open_direct
+from streams.commands.flags import add_connection_args, add_settings_flags, settings_from_args
+from streams.commands.migrate import open_direct
 from streams.errors import CliError
-from streams.settings import Settings
+from streams.pipeline import FileRecord, from_files
 
-CHUNK = 1000  # reports handed to the sink at a time (the sink batches per table on its own)
+CHUNK = 1000  # records handed to the sink at a time (the sink batches per table on its own)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("load", help="analyze trajectory files into ClickHouse")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="trajectory files (JSON or JSONL; - for stdin)")
-    parser.add_argument("--pipeline-version", default="", help="version stamped on the records (e.g. 1.2.0)")
+    add_settings_flags(parser, ("pipeline_version", "redact_content"))
     add_connection_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    client, database = open_direct(args.dsn, args.database)
-    migrate(client, database)  # idempotent: `load` works on a fresh database
-    sink = Sink(lambda: client, database, redact_content=Settings.from_env().redact_content)
+    settings = settings_from_args(args)
+    client, database = open_direct(settings)
+    sink = Sink(lambda: client, database, redact_content=settings.redact_content)
     start = time.perf_counter()
     try:
-        trajectories, signals = load_paths(sink, args.paths, args.pipeline_version)
-        sink.flush()
+        migrate(client, database)  # idempotent: `load` works on a fresh database
+        trajectories = (t for path in args.paths for t in read_trajectories(path))
+        count, signals = load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version))
     except AdapterError as error:
         raise CliError("trajectory files in a supported format", str(error), "see `signals analyze --help`") from error
     except SinkUnavailable as error:
@@ -41,23 +48,26 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sink.holder.close()
     elapsed = max(time.perf_counter() - start, 1e-9)
-    print(f"loaded {trajectories} trajectories, {signals} signals into {database} "
-          f"in {elapsed:.2f} s ({trajectories / elapsed:,.0f} trajectories/s)")
+    print(f"loaded {count} trajectories, {signals} signals into {database} "
+          f"in {elapsed:.2f} s ({count / elapsed:,.0f} trajectories/s)")
     return 0
 
 
-def load_paths(sink: Sink, paths: list[str], pipeline_version: str) -> tuple[int, int]:
+def load_records(sink: Sink, records: Iterable[FileRecord]) -> tuple[int, int]:
+    """Write records and their events in chunks, then flush; returns (trajectories, signals)."""
     trajectories = signals = 0
-    chunk: list[TrajectoryReport] = []
-    events: list = []
-    for path in paths:
-        for trajectory in read_trajectories(path):
-            report = analyze(trajectory.id, trajectory.events, pipeline_version=pipeline_version)
-            chunk.append(report)
-            events.extend(trajectory.events)
-            trajectories, signals = trajectories + 1, signals + sum(report.counts.values())
-            if len(chunk) >= CHUNK:
-                sink.write_reports(chunk, events)
-                chunk, events = [], []
-    sink.write_reports(chunk, events)
+    chunk: list[FileRecord] = []
+    for record in records:
+        chunk.append(record)
+        trajectories, signals = trajectories + 1, signals + sum(record.report.counts.values())
+        if len(chunk) >= CHUNK:
+            _write(sink, chunk)
+            chunk = []
+    _write(sink, chunk)
+    sink.flush()
     return trajectories, signals
+
+
+def _write(sink: Sink, chunk: list[FileRecord]) -> None:
+    sink.write_reports([r.report for r in chunk])  # signal rows dated from the record, as the worker's
+    sink.write_events([e for r in chunk for e in r.events])

@@ -1,7 +1,8 @@
 """`signals produce`: send trajectory files to the events topic (aiokafka, no Faust).
 
 Each trajectory is keyed by its id (the id `signals analyze` prints) and ends with a SessionEnd
-event (seq = number of events) unless it already has one. ``--batch K`` packs up to K events of one
+event (seq = number of events) unless it already has one (``streams.pipeline.ended``: what
+`analyze` and `load` feed for the same file). ``--batch K`` packs up to K events of one
 trajectory into a message (a batched envelope); ``--rate`` throttles to N events/s.
 """
 
@@ -16,11 +17,14 @@ from typing import Any
 import msgspec
 
 from detectors.adapters import Trajectory, read_trajectories
-from detectors.model import Event, SessionEnd
+from detectors.model import Event
 from streams.codec import encode_events
-from streams.commands.worker import add_settings_flags, settings_from_args
+from streams.commands.flags import add_settings_flags, settings_from_args
+from streams.pipeline import ended
 from streams.settings import Settings
 from streams.topics import client_options
+
+with_end = ended  # the name the tests and benches know
 
 
 class Summary(msgspec.Struct):
@@ -28,15 +32,6 @@ class Summary(msgspec.Struct):
     events: int = 0
     messages: int = 0
     seconds: float = 0.0
-
-
-def with_end(trajectory: Trajectory) -> list[Event]:
-    events = [e if e.trajectory_id == trajectory.id else msgspec.structs.replace(e, trajectory_id=trajectory.id)
-              for e in trajectory.events]
-    if not events or not isinstance(events[-1], SessionEnd):
-        last_ts = events[-1].ts if events else None
-        events.append(SessionEnd(trajectory_id=trajectory.id, seq=len(events), ts=last_ts))
-    return events
 
 
 def chunks(events: list[Event], size: int) -> Iterator[list[Event]]:
@@ -53,7 +48,7 @@ async def produce(settings: Settings, trajectories: Iterable[Trajectory], *, bat
     try:
         for trajectory in trajectories:
             summary.trajectories += 1
-            for part in chunks(with_end(trajectory), batch):
+            for part in chunks(ended(trajectory), batch):
                 await producer.send(topic or settings.topic_events, encode_events(part), key=trajectory.id.encode())
                 summary.events += len(part)
                 summary.messages += 1
@@ -77,7 +72,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="trajectory files (any adapter format; - = stdin)")
     parser.add_argument("--batch", type=int, default=20, help="events per message (batched envelope); 1 = one event each")
     parser.add_argument("--rate", type=float, default=0.0, help="throttle to N events/s (0 = as fast as possible)")
-    add_settings_flags(parser, ("--kafka", "--topic-events"))
+    add_settings_flags(parser, ("kafka", "topic_events"))
     parser.set_defaults(func=run)
 
 

@@ -14,17 +14,18 @@ from typing import Any
 from sinks.config import resolve_dsn
 from sinks.gateway import WORKER_FILE, worker_url
 from sinks.sink import Sink
-from streams.commands.migrate import add_connection_args, open_direct
-from streams.commands.worker import add_settings_flags, settings_from_args
+from streams.commands.flags import add_connection_args, add_settings_flags, settings_from_args
+from streams.commands.migrate import open_direct
 from streams.errors import CliError
 from streams.replay_checkpoint import checkpoint_key, default_path
 from streams.replay_kafka import Request, run_replay
 from streams.replay_output import ClickHouseOutput, DlqOutput, Tee, TopicOutput
 from streams.replay_range import parse_bound
 from streams.replay_report import dry_run, print_dry_run, print_outcome, rich_progress
+from streams.settings import Settings
 
-SETTINGS_FLAGS = ("--kafka", "--data-dir", "--topic-events", "--topic-signals", "--topic-trajectories",
-                  "--topic-dlq", "--inactivity-gap", "--max-event-bytes")
+SETTINGS_FLAGS = ("kafka", "data_dir", "topic_events", "topic_signals", "topic_trajectories", "topic_dlq",
+                  "inactivity_gap_s", "max_event_bytes", "redact_content")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 
 
@@ -98,14 +99,15 @@ def _outputs(args: argparse.Namespace, settings: Any) -> tuple[list[Any], list[A
     if args.output == "topic":
         publishers.append(TopicOutput(settings))
         return publishers, publishers
-    return [clickhouse_output(args.dsn, args.database, settings.redact_content), *publishers], publishers
+    return [clickhouse_output(settings.clickhouse_dsn, settings.clickhouse_database, settings.redact_content),
+            *publishers], publishers
 
 
-def clickhouse_output(dsn: str | None, database: str | None, redact_content: bool = False) -> ClickHouseOutput:
+def clickhouse_output(dsn: str, database: str, redact_content: bool = False) -> ClickHouseOutput:
     resolved = resolve_dsn(dsn)
     if worker_url(resolved):
         raise CliError("exclusive access to the embedded ClickHouse path",
                        f"a running worker holding {resolved} (see {WORKER_FILE} there)",
                        "use --output topic: the worker's sink agent then writes the replayed records")
-    client, db = open_direct(dsn, database)
+    client, db = open_direct(Settings.from_env({"clickhouse": resolved, "clickhouse_database": database}))
     return ClickHouseOutput(Sink(lambda: client, db, redact_content=redact_content))

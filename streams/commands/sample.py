@@ -10,7 +10,7 @@ from typing import Any
 from sinks.gateway import NotMigrated, query
 from sinks.selection import STRATEGIES
 from sinks.service import QueryError
-from streams.commands.migrate import add_connection_args
+from streams.commands.flags import add_connection_args, settings_from_args
 from streams.errors import CliError
 
 
@@ -30,7 +30,7 @@ def add_selection_args(parser: argparse.ArgumentParser, *, strategy: bool = True
 
 
 SELECTION_FIELDS = ("strategy", "n", "seed", "agent", "tenant", "since", "until", "quality", "signal",
-                    "pipeline_version", "database")
+                    "pipeline_version")
 
 
 def selection_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -39,8 +39,11 @@ def selection_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_query(args: argparse.Namespace, op: str) -> list[dict[str, Any]]:
+    """The op on the ClickHouse of the settings (through the worker holding it, if one does)."""
+    settings = settings_from_args(args)
+    params = {**selection_params(args), "database": settings.clickhouse_database}
     try:
-        return query(args.dsn, op, selection_params(args))
+        return query(settings.clickhouse_dsn, op, params)
     except QueryError as error:
         raise CliError("valid selection flags", str(error), "see `signals sample --help`") from error
     except NotMigrated as error:

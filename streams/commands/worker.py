@@ -9,31 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streams.settings import Settings
-
-# flag -> Settings field (flags override SIGNALS_* environment variables)
-FLAGS: dict[str, tuple[str, type]] = {
-    "--kafka": ("kafka", str), "--store": ("store", str), "--partitions": ("partitions", int),
-    "--pipeline-version": ("pipeline_version", str), "--app-id": ("app_id", str),
-    "--data-dir": ("data_dir", str), "--web-port": ("web_port", int),
-    "--metrics-port": ("metrics_port", int), "--topic-events": ("topic_events", str),
-    "--topic-signals": ("topic_signals", str), "--topic-trajectories": ("topic_trajectories", str),
-    "--topic-dlq": ("topic_dlq", str), "--inactivity-gap": ("inactivity_gap_s", float),
-    "--idle-close": ("idle_close_s", float), "--max-event-bytes": ("max_event_bytes", int),
-    "--batch-max": ("batch_max", int), "--session-timeout": ("session_timeout_s", float),
-    "--clickhouse": ("clickhouse", str), "--sink": ("sink", str),
-    "--sink-batch-max": ("sink_batch_max", int), "--sink-within": ("sink_batch_within_s", float),
-}
-
-
-def add_settings_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] = tuple(FLAGS)) -> None:
-    for flag in names:
-        field, kind = FLAGS[flag]
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=f"overrides SIGNALS_{field.upper()}")
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings.from_env({field: getattr(args, field, None) for field, _ in FLAGS.values()})
+from streams.commands.flags import add_settings_flags, settings_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -45,3 +45,44 @@ def test_load_honours_signals_redact_content(tmp_path, monkeypatch, capsys) -> N
     assert main(["export", *args, "--strategy", "random", "--n", "1", "--out", "-"]) == 0
     exported = capsys.readouterr().out
     assert "pii-1" in exported and "[email]" in exported and "jane@corp.com" not in exported
+
+
+def test_every_command_uses_the_clickhouse_under_signals_data_dir(tmp_path) -> None:
+    """With only SIGNALS_DATA_DIR set, `load` writes where the worker writes (<data dir>/clickhouse)
+    and `stats` reads it there, whatever the working directory."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from streams.settings import Settings
+
+    repo, data_dir, cwd = Path(__file__).resolve().parents[2], tmp_path / "state", tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("SIGNALS_CLICKHOUSE", "SIGNALS_CLICKHOUSE_DATABASE")}
+    env["SIGNALS_DATA_DIR"] = str(data_dir)
+
+    def signals(*argv: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "streams.cli", *argv], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    assert "loaded 2 trajectories" in signals("load", str(repo / FIXTURES / "events.jsonl"))
+    assert Settings.from_env(env=env).clickhouse_dsn == f"chdb://{data_dir / 'clickhouse'}"  # the worker's
+    assert (data_dir / "clickhouse").is_dir() and not (cwd / "data").exists()
+    stats = [json.loads(line) for line in signals("stats", "--format", "jsonl").splitlines()]
+    assert sum(row["trajectories"] for row in stats if row["section"] == "quality") == 2
+    assert not (cwd / "data").exists()
+
+
+def test_in_process_demo_honours_signals_redact_content(tmp_path, monkeypatch, capsys) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"kind": "user", "trajectory_id": "pii-demo", "seq": 0, "text": "mail me at jane@corp.com"}\n')
+    args = ["--dsn", chdb_dsn(), "--database", fresh_database()]
+    monkeypatch.setenv("SIGNALS_REDACT_CONTENT", "1")
+    assert main(["demo", "--in-process", *args, str(path)]) == 0
+    capsys.readouterr()
+    assert main(["export", *args, "--strategy", "random", "--n", "1", "--out", "-"]) == 0
+    exported = capsys.readouterr().out
+    assert "pii-demo" in exported and "[email]" in exported and "jane@corp.com" not in exported

@@ -1,0 +1,58 @@
+"""CLI flags made from the ``Settings`` fields: one flag per field, its help naming the environment
+variable and the default. A flag given overrides the variable; one not given leaves it alone."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from streams.settings import SECRET_FIELDS, Settings, env_name
+
+# Field -> flag, where the flag is not simply --<field-with-dashes> (kept for compatibility).
+FLAG_NAMES = {
+    "inactivity_gap_s": "--inactivity-gap", "idle_close_s": "--idle-close", "session_timeout_s": "--session-timeout",
+    "sink_batch_within_s": "--sink-within", "clickhouse_ttl_days": "--ttl-days",
+}
+CONNECTION = ("clickhouse", "clickhouse_database")  # --dsn / --database on the ClickHouse commands
+_DEFAULTS = Settings()
+_TYPES: dict[str, Any] = {int: int, float: float}
+
+
+def flag_of(field: str) -> str:
+    return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def describe(field: str) -> str:
+    """'(env SIGNALS_X, default 4)' for --help."""
+    default = getattr(_DEFAULTS, field)
+    if field == "clickhouse":
+        default = "chdb://<data dir>/clickhouse"
+    elif field == "pipeline_version":
+        default = "the package version"
+    elif default == "":
+        default = "none"
+    return f"env {env_name(field)}, default {default}"
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, fields: tuple[str, ...] | None = None) -> None:
+    """``--<field>`` flags for ``fields`` (default: every field but secrets and test hooks)."""
+    chosen = fields or tuple(f for f in Settings.__struct_fields__
+                             if f not in SECRET_FIELDS and not f.startswith("fault_"))
+    for field in chosen:
+        kind = type(getattr(_DEFAULTS, field))
+        parser.add_argument(flag_of(field), dest=field, type=_TYPES.get(kind, str), default=None,
+                            metavar=field.upper(), help=f"({describe(field)})")
+
+
+def add_connection_args(parser: argparse.ArgumentParser) -> None:
+    """--dsn and --database (ClickHouse), --data-dir (where the default embedded ClickHouse is)."""
+    parser.add_argument("--dsn", dest="clickhouse", default=None, metavar="DSN",
+                        help=f"ClickHouse DSN: chdb://PATH or http(s)://user:pass@host:8123 ({describe('clickhouse')})")
+    parser.add_argument("--database", dest="clickhouse_database", default=None,
+                        help=f"ClickHouse database ({describe('clickhouse_database')})")
+    if not any("--data-dir" in action.option_strings for action in parser._actions):
+        add_settings_flags(parser, ("data_dir",))
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings.from_env({field: getattr(args, field, None) for field in Settings.__struct_fields__})
