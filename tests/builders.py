@@ -64,3 +64,16 @@ def feed_detector(detector: Any, events: list[Event]) -> list[Any]:
         if view.kind in detector.kinds:
             out += detector.on_event(state, view)
     return out
+
+
+def no_end_events(count: int, prefix: str = "same") -> list[Event]:
+    """Event-JSONL content for ``count`` trajectories with event times and NO end events (a
+    correction, a repeated failing tool call, a quit), of different lengths."""
+    out: list[Event] = []
+    for i in range(count):
+        specs = [U("Book a flight to Paris"), A("Which date?"), C("search", {"to": "PAR"}, call_id="c1"),
+                 R("error: timeout", call_id="c1"), U("No, that's wrong, I said Paris"),
+                 C("search", {"to": "PAR"}, call_id="c2"), R("error: timeout", call_id="c2"),
+                 A("Sorry."), U("this is useless")]
+        out += conv(f"{prefix}-{i}", *specs[: 7 + i % 3], start_ts=1_735_689_600.0 + 100 * i, step=7.0)
+    return out

@@ -21,7 +21,7 @@ from streams.codec import encode_events
 from streams.commands import load as load_command
 from streams.commands.produce import chunks, with_end
 from streams.sink_agent import batch_events, newest_records
-from tests.builders import A, C, R, U, conv
+from tests.builders import no_end_events
 
 V = "3.1.0"
 
@@ -39,16 +39,7 @@ class FakeClient:
 
 
 def write_file(path: Path) -> Path:
-    lines = []
-    for i in range(3):
-        tid = f"same-{i}"
-        specs = [U("Book a flight to Paris"), A("Which date?"), C("search", {"to": "PAR"}, call_id="c1"),
-                 R("error: timeout", call_id="c1"), U("No, that's wrong, I said Paris"),
-                 C("search", {"to": "PAR"}, call_id="c2"), R("error: timeout", call_id="c2"),
-                 A("Sorry."), U("this is useless")]
-        events = conv(tid, *specs[: 7 + i], start_ts=1_735_689_600.0 + 100 * i, step=7.0)
-        lines += [msgspec.json.encode(e).decode() for e in events]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("".join(msgspec.json.encode(e).decode() + "\n" for e in no_end_events(3)))
     return path
 
 
