@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import clickhouse_connect
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from sinks.config import resolve_dsn
 
 ClientFactory = Callable[[], Any]
+__all__ = ["ClientFactory", "ClientHolder", "DatabaseError", "connect", "factory"]
 
 
 def connect(dsn: str) -> Any:

@@ -14,9 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
-from clickhouse_connect.driver.exceptions import DatabaseError
-
-from sinks.client import connect
+from sinks.client import DatabaseError, connect
 from sinks.config import chdb_path, resolve_dsn
 from sinks.service import QueryError, execute
 

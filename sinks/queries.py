@@ -59,6 +59,13 @@ def _bundle(row: Row, record: str | None, events: dict[str, list[Any]], signals:
             "events": events.get(row["id"], []), "signals": signals.get(key, [])}
 
 
+def final_count(client: Any, database: str, ids: list[str]) -> int:
+    """How many of these trajectories have their final record stored (`signals demo` waits on it)."""
+    sql = (f"SELECT count() FROM {database}.trajectories FINAL "
+           "WHERE final = 1 AND trajectory_id IN {ids:Array(String)}")
+    return int(client.query(sql, parameters={"ids": ids}).result_rows[0][0])
+
+
 def stats(client: Any, selection: Selection, database: str) -> list[Row]:
     """Rows {section, key, trajectories, instances}: by quality, signal type, pipeline version, changes."""
     clause, params = where(Selection(agent=selection.agent, tenant=selection.tenant, since=selection.since,

@@ -25,6 +25,7 @@ import faust
 
 from sinks.config import chdb_path
 from sinks.gateway import WORKER_FILE
+from sinks.queries import final_count
 from sinks.service import QueryError, execute
 from streams.settings import Settings
 from streams.sink_agent import Warehouse
@@ -47,9 +48,7 @@ def landed(client: Any, database: str, params: dict[str, Any]) -> int:
     ids = params.get("ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise QueryError("landed needs params.ids, a list of trajectory ids")
-    sql = (f"SELECT count() FROM {database}.trajectories FINAL "
-           "WHERE final = 1 AND trajectory_id IN {ids:Array(String)}")
-    return int(client.query(sql, parameters={"ids": ids}).result_rows[0][0])
+    return final_count(client, database, ids)
 
 
 def parse_body(body: bytes) -> tuple[str, dict[str, Any]]:

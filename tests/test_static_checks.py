@@ -21,3 +21,81 @@ def test_ruff_is_clean() -> None:
 def test_mypy_strict_on_detectors() -> None:
     result = run("mypy")  # files and strictness from [tool.mypy] in pyproject.toml
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ----------------------------------------------------------------- layer rules (README "Architecture")
+import ast  # noqa: E402 - the layer rules below are a section of their own
+import re  # noqa: E402
+
+LAYERED = ("detectors", "streams", "sinks")
+ENVIRONMENT_OWNER = {"streams/settings.py"}
+CLICKHOUSE_OWNER = {"sinks/client.py"}
+# The Faust worker: the app, its agents and topics, the web view, the patches, the worker command.
+FAUST_OWNERS = {"streams/app.py", "streams/agents.py", "streams/sink_agent.py", "streams/topics.py",
+                "streams/web.py", "streams/faust_fixes.py", "streams/commands/worker.py"}
+SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+INTO\b|\b(?:CREATE|ALTER|DROP)\s+(?:TABLE|DATABASE|VIEW)\b")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def _imported(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return [node.module]
+    return []
+
+
+def violations(source: str, path: str) -> list[str]:
+    """Layer rules broken by one module (``path`` relative to the repository root)."""
+    tree, out = ast.parse(source), []
+    docstrings = _docstrings(tree)
+    for node in ast.walk(tree):
+        where = f"{path}:{getattr(node, 'lineno', 0)}"
+        for module in _imported(node):
+            top = module.split(".")[0]
+            if top == "clickhouse_connect" and path not in CLICKHOUSE_OWNER:
+                out.append(f"{where}: clickhouse_connect outside {sorted(CLICKHOUSE_OWNER)}")
+            if top in ("faust", "mode") and path not in FAUST_OWNERS:
+                out.append(f"{where}: {top} outside the worker modules")
+        if (isinstance(node, ast.ImportFrom) and node.module == "os" and path not in ENVIRONMENT_OWNER
+                and {"environ", "getenv", "putenv", "environb"} & {a.name for a in node.names}):
+            out.append(f"{where}: the environment read outside {sorted(ENVIRONMENT_OWNER)}")
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os"
+                and node.attr in ("environ", "getenv", "putenv", "environb") and path not in ENVIRONMENT_OWNER):
+            out.append(f"{where}: os.{node.attr} outside {sorted(ENVIRONMENT_OWNER)}")
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                and not path.startswith("sinks/") and SQL.search(node.value)):
+            out.append(f"{where}: SQL outside sinks/")
+    return out
+
+
+def test_layer_rules_hold() -> None:
+    found = []
+    for package in LAYERED:
+        for file in sorted((ROOT / package).rglob("*.py")):
+            rel = file.relative_to(ROOT).as_posix()
+            found += violations(file.read_text(encoding="utf-8"), rel)
+    assert found == []
+
+
+def test_layer_rules_catch_each_violation() -> None:
+    bad = ('import os\nfrom os import environ\nimport faust\nfrom clickhouse_connect import get_client\n'
+           'x = os.environ.get("A") or os.getenv("B")\nq = f"SELECT id FROM {db}.t"\n'
+           'def f():\n    """SELECT a FROM b is fine in a docstring."""\n')
+    found = violations(bad, "streams/commands/stats.py")
+    assert sorted(line.split(": ", 1)[1] for line in found) == sorted([
+        "the environment read outside ['streams/settings.py']", "faust outside the worker modules",
+        "clickhouse_connect outside ['sinks/client.py']", "os.environ outside ['streams/settings.py']",
+        "os.getenv outside ['streams/settings.py']", "SQL outside sinks/"])
+    assert sorted(violations(bad.replace("import faust\n", ""), "streams/settings.py")) == [
+        "streams/settings.py:3: clickhouse_connect outside ['sinks/client.py']",
+        "streams/settings.py:5: SQL outside sinks/"]
