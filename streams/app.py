@@ -47,13 +47,14 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port or 6066,
         web_enabled=settings.web_port > 0,
         consumer_auto_offset_reset="earliest",
-        producer_linger_ms=5,
+        producer_linger_ms=settings.producer_linger_ms,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-        broker_commit_every=10_000,
-        broker_commit_interval=1.0,
-        stream_buffer_maxsize=8192,
-        table_cleanup_interval=3600.0,
+        broker_commit_every=settings.commit_every,
+        broker_commit_interval=settings.commit_interval_s,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        table_cleanup_interval=settings.table_cleanup_interval_s,
+        topic_replication_factor=settings.topic_replication,
     )
 
 

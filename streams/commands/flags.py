@@ -13,7 +13,23 @@ FLAG_NAMES = {
     "inactivity_gap_s": "--inactivity-gap", "idle_close_s": "--idle-close", "session_timeout_s": "--session-timeout",
     "sink_batch_within_s": "--sink-within", "clickhouse_ttl_days": "--ttl-days",
 }
-CONNECTION = ("clickhouse", "clickhouse_database")  # --dsn / --database on the ClickHouse commands
+HELP = {
+    "kafka": "Kafka brokers, comma-separated", "clickhouse": "ClickHouse DSN", "partitions": "partitions of created topics",
+    "pipeline_version": "version stamped on records", "inactivity_gap_s": "event-time gap (s) that closes a session",
+    "idle_close_s": "wall-clock quiet time (s) before a quiet partition is ticked",
+    "closed_retention_s": "how long (s) a closed session is kept for late events", "store": "Faust table store",
+    "data_dir": "local state: sessions table, embedded ClickHouse, replay checkpoints",
+    "web_port": "query view port (0: off)", "metrics_port": "Prometheus /metrics port (0: off)",
+    "max_event_bytes": "larger messages go to the DLQ", "batch_max": "messages per ingest batch",
+    "sink": "write to ClickHouse", "sink_events": "also write the raw events",
+    "sink_batch_max": "records per ClickHouse write", "sink_batch_within_s": "... or what arrived within (s)",
+    "redact_content": "redact stored event payloads too", "session_timeout_s": "a dead worker's partitions move after (s)",
+    "clickhouse_database": "ClickHouse database", "clickhouse_ttl_days": "keep rows N days (0: forever)",
+    "topic_replication": "replication factor of created topics",
+    "sink_backoff_s": "first retry delay (s) of a failed ClickHouse write",
+    "sink_max_backoff_s": "longest retry delay (s)", "commit_every": "Faust: commit after N acked messages",
+    "commit_interval_s": "Faust: ... or every (s)", "stream_buffer_maxsize": "Faust: messages buffered per stream",
+}
 _DEFAULTS = Settings()
 _TYPES: dict[str, Any] = {int: int, float: float}
 
@@ -41,7 +57,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, fields: tuple[str, ...] 
     for field in chosen:
         kind = type(getattr(_DEFAULTS, field))
         parser.add_argument(flag_of(field), dest=field, type=_TYPES.get(kind, str), default=None,
-                            metavar=field.upper(), help=f"({describe(field)})")
+                            metavar=field.upper(), help=f"{HELP.get(field, field.replace('_', ' '))} ({describe(field)})")
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:

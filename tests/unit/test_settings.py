@@ -53,3 +53,53 @@ def test_password_from_file_is_masked(tmp_path) -> None:
 def test_missing_password_file_is_a_cli_error(tmp_path) -> None:
     with pytest.raises(CliError, match="PASSWORD_FILE"):
         Settings.from_env(env={"SIGNALS_KAFKA_PASSWORD_FILE": str(tmp_path / "absent")})
+
+
+def test_every_flag_shows_its_environment_variable_and_default(capsys) -> None:
+    from streams.cli import main
+    from streams.commands.flags import flag_of
+    from streams.settings import env_name
+
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    shown = [f for f in Settings.__struct_fields__ if f != "kafka_password" and not f.startswith("fault_")]
+    for field in shown:
+        assert f"{flag_of(field)} {field.upper()}" in text, field
+        assert f"env {env_name(field)}, default" in text, field
+    assert "(env SIGNALS_PARTITIONS, default 4)" in text and "(env SIGNALS_CLICKHOUSE_DATABASE, default signals)" in text
+
+
+def test_every_clickhouse_command_reads_where_the_worker_writes(monkeypatch, tmp_path) -> None:
+    from streams.cli import build_parser
+    from streams.commands.flags import settings_from_args
+
+    monkeypatch.delenv("SIGNALS_CLICKHOUSE", raising=False)
+    monkeypatch.setenv("SIGNALS_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SIGNALS_CLICKHOUSE_DATABASE", "team_a")
+    worker = Settings.from_env()
+    assert worker.clickhouse_dsn == f"chdb://{tmp_path / 'state' / 'clickhouse'}"
+    parser = build_parser()
+    for argv in (["sample"], ["export", "--out", "-"], ["stats"], ["load", "f"], ["migrate"], ["demo"],
+                 ["replay", "--from", "beginning", "--pipeline-version", "1"], ["worker"]):
+        settings = settings_from_args(parser.parse_args(argv))
+        assert (settings.clickhouse_dsn, settings.clickhouse_database) == (worker.clickhouse_dsn, "team_a"), argv
+    flagged = settings_from_args(parser.parse_args(["stats", "--dsn", "http://h:8123", "--database", "b"]))
+    assert (flagged.clickhouse_dsn, flagged.clickhouse_database) == ("http://h:8123", "b")
+
+
+def test_the_faust_tuning_and_topic_replication_come_from_settings() -> None:
+    from streams.app import create_app
+
+    env = {"SIGNALS_COMMIT_EVERY": "7", "SIGNALS_COMMIT_INTERVAL_S": "0.5", "SIGNALS_STREAM_BUFFER_MAXSIZE": "99",
+           "SIGNALS_TABLE_CLEANUP_INTERVAL_S": "60", "SIGNALS_TOPIC_REPLICATION": "3", "SIGNALS_STORE": "memory://"}
+    conf = create_app(Settings.from_env(env=env)).conf
+    assert (conf.broker_commit_every, conf.broker_commit_interval, conf.stream_buffer_maxsize) == (7, 0.5, 99)
+    assert (conf.table_cleanup_interval, conf.topic_replication_factor) == (60.0, 3)
+
+
+def test_bad_clickhouse_settings_are_cli_errors() -> None:
+    with pytest.raises(CliError, match="database name"):
+        Settings.from_env(env={"SIGNALS_CLICKHOUSE_DATABASE": "x; DROP TABLE y"})
+    with pytest.raises(CliError, match="TTL"):
+        Settings.from_env(env={"SIGNALS_CLICKHOUSE_TTL_DAYS": "-1"})
