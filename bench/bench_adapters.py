@@ -12,7 +12,7 @@ from pathlib import Path
 
 from detectors.adapters.detect import parse_trajectories
 
-DEFAULT = "/work/shared/data/tau-bench/gpt-4o-airline-dev.json"
+DEFAULT = str(Path(__file__).resolve().parents[2] / "shared/data/tau-bench/gpt-4o-airline-dev.json")  # beside the repo
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from detectors.base import EventView
@@ -22,7 +23,7 @@ from detectors.interaction.stagnation import Stagnation
 from detectors.lexicon import matcher
 from detectors.model import AssistantMessage, Event, UserMessage
 
-DEFAULT_PATH = "/work/shared/data/tau-bench/gpt-4o-airline-dev.json"
+DEFAULT_PATH = str(Path(__file__).resolve().parents[2] / "shared/data/tau-bench/gpt-4o-airline-dev.json")  # beside the repo
 DETECTORS = (Misalignment(), Stagnation(), Disengagement(), Satisfaction())
 
 

@@ -99,3 +99,15 @@ def test_layer_rules_catch_each_violation() -> None:
     assert sorted(violations(bad.replace("import faust\n", ""), "streams/settings.py")) == [
         "streams/settings.py:3: clickhouse_connect outside ['sinks/client.py']",
         "streams/settings.py:5: SQL outside sinks/"]
+
+
+MACHINE_PATH = re.compile(r"(?<![.\w])/(?:work|home|Users|root)/")
+
+
+def test_no_absolute_machine_paths_in_the_repository() -> None:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    found = [f"{name}:{number}" for name in listed.split()
+             if (ROOT / name).is_file() and (ROOT / name).suffix in {".py", ".md", ".sh", ".toml", ".yml", ".yaml", ".txt"}
+             for number, line in enumerate((ROOT / name).read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if MACHINE_PATH.search(line)]
+    assert found == []
