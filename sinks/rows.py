@@ -74,7 +74,9 @@ def trajectory_row(report: TrajectoryReport, *, redact_content: bool = False) ->
 
 def signal_rows(report: TrajectoryReport, ts_by_seq: Mapping[int, float | None] | None = None, *,
                 redact_content: bool = False) -> list[tuple[Any, ...]]:
-    """One row per signal instance; ``ts`` is its event's time when known, else the record's last."""
+    """One row per signal instance; ``ts`` is its event's time when ``ts_by_seq`` knows it, else the
+    record's last event time. Every command writes records apart from events (records do not carry
+    event times), so on every path signal rows are dated from the record: the same rows."""
     r = redacted(report) if redact_content else report
     version = row_version(r.pipeline_version, r.events, r.final)
     times = ts_by_seq or {}
