@@ -10,6 +10,7 @@ topic (the worker, its events sink, replay) tells ticks from bad input the same 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -41,6 +42,8 @@ TICK_MESSAGE = Tick()
 
 _event_decoder = msgspec.json.Decoder(list[Event] | Event)
 _encoder = msgspec.json.Encoder()
+_state_encoder = msgspec.msgpack.Encoder()  # what session state and the sinks store events with
+_LONG_NUMBER = re.compile(rb"\d{19}")  # an integer of 19+ digits may not fit 64 bits
 
 
 def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: int = 1 << 20) -> Decoded:
@@ -60,7 +63,7 @@ def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: in
     except RecursionError:  # msgspec's decoder raises it for very deep nesting, e.g. [[[[...]]]]
         return Rejected(JSON, "JSON nested too deeply")
     events = decoded if isinstance(decoded, list) else [decoded]
-    return _check_seqs(events, isinstance(decoded, list)) or _check_ids(events, key)
+    return _check_seqs(events, isinstance(decoded, list)) or _check_storable(events, value) or _check_ids(events, key)
 
 
 def is_tick(headers: Headers) -> bool:
@@ -89,6 +92,19 @@ def _check_seqs(events: list[Event], envelope: bool) -> Rejected | None:
         if not 0 <= event.seq <= MAX_SEQ:
             path = f"$[{position}].seq" if envelope else "$.seq"
             return Rejected(SCHEMA, f"seq {event.seq} outside [0, 2**63 - 1] - at `{path}`")
+    return None
+
+
+def _check_storable(events: list[Event], value: bytes) -> Rejected | None:
+    """An integer beyond 64 bits (in attributes, arguments, ...) cannot be stored in the session
+    state: reject it here rather than fail on every redelivery later. Checked only when the value
+    holds a long digit run, so ordinary messages pay one regex scan."""
+    if _LONG_NUMBER.search(value) is None:
+        return None
+    try:
+        _state_encoder.encode(events)
+    except OverflowError:
+        return Rejected(SCHEMA, "an integer outside [-2**63, 2**64 - 1] cannot be stored")
     return None
 
 

@@ -100,3 +100,18 @@ def test_report_encoding_keeps_final_version_and_signals() -> None:
     assert (record["id"], record["final"], record["pipeline_version"], record["agent_id"]) == ("t", True, "9", "bot")
     assert record["signals"][0]["type"] == "interaction.disengagement.quit"
     assert msgspec.json.decode(json.dumps(record["signals"]).encode(), type=list[Signal]) == report.signals
+
+
+def test_integers_beyond_64_bits_are_rejected_not_left_to_crash_the_state_store() -> None:
+    from detectors.session import DEFAULT_ENGINE, Session
+
+    for number in (-(2**63) - 1, 2**64):
+        value = json.dumps({"kind": "user", "trajectory_id": "t", "seq": 0, "attributes": {"n": number}}).encode()
+        out = decode(value)
+        assert isinstance(out, Rejected) and out.reason == "schema" and "2**63" in out.detail
+    fits = decode(json.dumps({"kind": "user", "trajectory_id": "t", "seq": 0, "attributes": {"n": 2**64 - 1},
+                              "text": "call 12345678901234567890"}).encode())
+    assert not isinstance(fits, Rejected)
+    session = Session("t")
+    session.feed(fits[0])
+    DEFAULT_ENGINE.encode_state(session.state)  # storable
