@@ -32,16 +32,32 @@ them again from the committed offset. Four defects break that:
 
 ``apply()`` patches ``faust.transport.consumer.Consumer`` and ``mode.utils.queues.FlowControlEvent``
 once; ``create_app`` calls it. The patches replace private methods of these exact versions, which
-is why pyproject.toml pins faust-streaming exactly: before moving the pin, reread the four methods
-upstream and rerun the fault tests (tests/integration/test_fault_*.py) in a loop.
+is why pyproject.toml pins faust-streaming and mode-streaming exactly, and why ``apply()`` first
+checks (``check()``) the installed versions and a fingerprint (sha256 of the source) of every
+original it replaces: on any difference it raises ``IncompatibleFaust`` naming what changed, and
+the worker refuses to start. Before moving a pin, reread the replaced methods upstream, rerun the
+fault tests (tests/integration/test_fault_*.py, test_shutdown*.py) in a loop, then record the new
+fingerprints (``python -m streams.faust_fixes`` prints them).
+
+The other private Faust / aiokafka APIs the project uses live here too, so that this module is the
+one place to look when a dependency moves: ``set_current_event`` (the table partition of a write,
+``faust.streams._current_event``) and ``all_metadata`` (aiokafka's ``consumer._client``).
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import inspect
 import logging
-from collections.abc import Mapping
+import textwrap
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from importlib import metadata
 from typing import Any
 
+from faust.streams import _current_event
 from faust.transport import consumer as faust_consumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -52,16 +68,125 @@ from mode.utils.queues import FlowControlEvent
 log = logging.getLogger(__name__)
 _applied = False
 
+# The versions the fixes were written against (pyproject.toml pins both exactly).
+VERSIONS = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1"}
+EVIDENCE = ("RELIABILITY.md (the fixed consumer defects and their evidence), tests/unit/test_faust_fixes.py, "
+            "tests/integration/test_fault_*.py and test_shutdown*.py")
+
+
+def _patches() -> dict[str, tuple[Any, str, Callable[..., Any], str]]:
+    """name -> (class, attribute, replacement, sha256[:16] of the ORIGINAL's source) for every patch."""
+    consumer = faust_consumer.Consumer
+    return {
+        "faust Consumer.perform_seek": (consumer, "perform_seek", perform_seek, "2b4ceebd23deb7ee"),
+        "faust Consumer._new_offset": (consumer, "_new_offset", new_offset, "2b29afe4dd9a65a3"),
+        "faust Consumer.ack": (consumer, "ack", ack, "5548cf0f75843f73"),
+        "faust Consumer.wait_empty": (consumer, "wait_empty", wait_empty, "53195dca246c0a86"),
+        "mode FlowControlEvent.resume": (FlowControlEvent, "resume", resume_flow, "da6fc70c770ea01b"),
+    }
+
+
+class IncompatibleFaust(RuntimeError):
+    """The installed faust-streaming / mode-streaming is not the one streams/faust_fixes.py patches."""
+
+
+def fingerprint(function: Any) -> str:
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return "no-source"
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def problems() -> list[str]:
+    """What differs from the versions and originals the fixes were written for (empty: all as expected)."""
+    found = []
+    for package, want in VERSIONS.items():
+        try:
+            got = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            got = "not installed"
+        if got != want:
+            found.append(f"{package} is {got}, the fixes were written for {want}")
+    for name, (_, _, _, want) in _patches().items():
+        got = fingerprint(_ORIGINALS[name])
+        if got != want:
+            found.append(f"{name} changed (source fingerprint {got}, expected {want})")
+    return found
+
+
+def check() -> None:
+    if found := problems():
+        raise IncompatibleFaust(
+            "refusing to start: streams/faust_fixes.py replaces private faust/mode methods, and "
+            + "; ".join(found) + ". Reread those methods upstream against the fixes, rerun the fault tests "
+            f"in a loop, then update VERSIONS and the fingerprints (python -m streams.faust_fixes). Evidence: {EVIDENCE}.")
+
 
 def apply() -> None:
     global _applied
     if _applied:
         return
-    faust_consumer.Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
-    faust_consumer.Consumer._new_offset = new_offset  # type: ignore[method-assign]
-    faust_consumer.Consumer.ack = ack  # type: ignore[method-assign]
-    FlowControlEvent.resume = resume_flow  # type: ignore[method-assign]
+    check()
+    for cls, attr, replacement, _ in _patches().values():
+        setattr(cls, attr, replacement)
     _applied = True
+
+
+def installed() -> dict[str, bool]:
+    """name -> whether the patch is in place (for the test that create_app installed every one)."""
+    return {name: getattr(cls, attr) is replacement for name, (cls, attr, replacement, _) in _patches().items()}
+
+
+# -- the other private APIs ------------------------------------------------------------------------
+
+def set_current_event(event: Any) -> None:
+    """Make ``event`` the current one of this task: Faust sends a table write to its partition."""
+    _current_event.set(weakref.ref(event))
+
+
+async def all_metadata(consumer: Any) -> Any:
+    """Cluster metadata of every topic through an aiokafka consumer (no public API for it)."""
+    return await consumer._client.fetch_all_metadata()
+
+
+def committed_offsets(consumer: Any) -> dict[TP, int]:
+    """The offsets Faust's consumer last committed (or started from), per partition."""
+    if consumer is None:
+        return {}
+    return {tp: offset for tp, offset in dict(consumer._committed_offset).items() if offset is not None}
+
+
+def highwaters(consumer: Any) -> dict[TP, int]:
+    """The high-water mark last fetched for each assigned partition (the end of what could be read)."""
+    out: dict[TP, int] = {}
+    if consumer is None:
+        return out
+    try:
+        assignment = consumer.assignment()
+    except Exception:  # not started, or already stopped
+        return out
+    for tp in assignment:
+        if consumer._is_changelog_tp(tp):
+            continue
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:
+            highwater = None
+        out[tp] = int(highwater or 0)  # nothing fetched yet: 0
+    return out
+
+
+def unacked_count(consumer: Any) -> int:
+    """Messages delivered to a stream and not acked (yet)."""
+    if consumer is None:
+        return 0
+    return sum(1 for message in list(consumer._unacked_messages) if not message.acked)
+
+
+def set_wait_deadline(app: Any, seconds: float) -> None:
+    """From now on, ``wait_empty`` (5) waits at most ``seconds`` more."""
+    app._signals_wait_deadline = time.monotonic() + seconds
 
 
 async def perform_seek(self: Any) -> None:
@@ -144,6 +269,31 @@ def ack(self: Any, message: Any) -> bool:
         return False
 
 
+async def wait_empty(self: Any) -> None:
+    """Faust's wait for every delivered message to be acked (before a rebalance or a stop), with an
+    end when the worker is stopping (5): at the deadline set by ``set_wait_deadline`` the messages
+    still in hand are abandoned, uncommitted (their partitions' next owner reads them again)."""
+    wait_count = 0
+    while not self.should_stop and self._unacked_messages:
+        deadline = getattr(self.app, "_signals_wait_deadline", None)
+        if deadline is not None and time.monotonic() >= deadline:
+            log.warning("stopping: gave up waiting for %d delivered messages; they stay uncommitted",
+                        unacked_count(self))
+            break
+        wait_count += 1
+        if not wait_count % 10:
+            remaining = [(m.refcount, m) for m in self._unacked_messages]
+            log.warning("wait_empty: Waiting for tasks %r", remaining)
+            log.info("Agent tracebacks:\n%s", self.app.agents.human_tracebacks())
+        gc.collect()
+        await self.commit()
+        if not self._unacked_messages:
+            break
+        await self._wait_for_ack(timeout=1)
+        self._clean_unacked_messages()
+    await self.commit_and_end_transactions()
+
+
 def resume_flow(self: Any) -> None:
     """Resume production into the managed queues; empty them only if the flow was suspended (4)."""
     was_suspended = self._suspend.is_set()
@@ -151,3 +301,11 @@ def resume_flow(self: Any) -> None:
     self._resume.set()
     if was_suspended:
         self.clear()
+
+
+# The originals, taken when this module is first imported (before ``apply`` replaces them).
+_ORIGINALS: dict[str, Any] = {name: getattr(cls, attr) for name, (cls, attr, _, _) in _patches().items()}
+
+if __name__ == "__main__":
+    for name, (_, _, _, want) in _patches().items():
+        print(f"{name}: {fingerprint(_ORIGINALS[name])} (recorded {want})")

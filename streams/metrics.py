@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -25,6 +27,15 @@ class Metrics:
         self.lag = Gauge("signals_consumer_lag", "Highwater minus position", ["partition"], registry=reg)
         self.open_sessions = Gauge("signals_open_sessions", "Open sessions on this worker", registry=reg)
 
-    def serve(self, port: int) -> None:
-        if port > 0:
-            start_http_server(port, registry=self.registry)
+    def serve(self, port: int) -> Callable[[], None]:
+        """Serve /metrics on ``port`` (0: off); returns what closes the server and releases the port.
+        A port in use raises ``OSError``."""
+        if port <= 0:
+            return lambda: None
+        server, thread = start_http_server(port, registry=self.registry)
+
+        def close() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+        return close

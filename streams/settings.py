@@ -73,6 +73,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     commit_interval_s: float = 1.0  # ... or this often
     stream_buffer_maxsize: int = 8192  # Faust: messages buffered per stream before it pauses fetching
     table_cleanup_interval_s: float = 3600.0  # Faust table cleanup timer
+    shutdown_timeout_s: float = 30.0  # SIGTERM/SIGINT -> the worker has exited within this many seconds
     # TEST HOOK (fault tests only): while this file exists, every ClickHouse insert of the sink fails
     # as if the server were unreachable ("writer blocked"); queries and migrations are unaffected.
     fault_sink_block_file: str = ""

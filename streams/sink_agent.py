@@ -11,8 +11,9 @@ Every batch is fully written before the agent takes the next one, and Faust acks
 a batch's messages only when the agent asks for the next batch. So when ClickHouse is down
 (``SinkUnavailable``) the agent keeps the batch, retries with backoff on ``asyncio.sleep`` (the
 event loop, the ingest agent and the web view keep running) and consumption of that topic stops
-at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile exits
-(code 75) without committing the batch. When a rebalance starts meanwhile (Faust waits for every
+at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile drops
+the unwritten batch (acks during a stop are never committed, streams/faust_fixes.py) and stops
+cleanly; the next owner reads the batch again. When a rebalance starts meanwhile (Faust waits for every
 in-flight message to be acked before it reassigns partitions), the agent releases the batch: it
 drops the rows and lets the messages be acked; acks that arrive while a rebalance suspends the
 flow are never committed (streams/faust_fixes.py), so whoever owns the partitions next reads the
@@ -48,12 +49,11 @@ T = TypeVar("T")
 RECORD_TABLES = ("trajectories", "trajectory_versions", "signals")
 NEVER = float("inf")
 RELEASE_POLL_S = 0.5  # how often a held batch checks for a rebalance while it waits to retry
-STALLED_EXIT = 75  # EX_TEMPFAIL
 _record_decoder = msgspec.json.Decoder(TrajectoryReport)
 
 
 class BatchReleased(Exception):
-    """A rebalance started while ClickHouse was unavailable: give the unwritten batch up, uncommitted."""
+    """A rebalance or a stop started while ClickHouse was unavailable: give the unwritten batch up, uncommitted."""
 
 
 class Warehouse:
@@ -93,7 +93,7 @@ class Warehouse:
             except Exception as error:  # SinkUnavailable, or a connection error from migrate
                 self.stalled(what, error, delay)
             if self.stopping():
-                abandon(what)
+                raise BatchReleased(f"stopping while ClickHouse is unavailable ({what})")
             await self.backoff(delay, releasable)
             delay = min(delay * 2, self.max_backoff)
 
@@ -118,22 +118,19 @@ class Warehouse:
             log.warning("ClickHouse is back (%s), draining", what)
             self.stalled_since = None
 
-    async def ensure_schema(self) -> None:
+    async def ensure_schema(self) -> bool:
+        """Apply the schema (retrying while ClickHouse is down); False if the worker stopped first."""
         if not self.schema_ready:
-            await self.until_done("migrate", lambda: migrate(self.reader.get(), self.database))
+            try:
+                await self.until_done("migrate", lambda: migrate(self.reader.get(), self.database))
+            except BatchReleased:
+                return False
             self.schema_ready = True
+        return True
 
     def close(self) -> None:
         self.reader.close()
         self.executor.shutdown(wait=False)
-
-
-def abandon(what: str) -> None:
-    """Stopping while a batch is unwritten: Faust would wait forever for its acks, and acking it
-    would commit past it. Exit now, uncommitted: the batch is redelivered to the next worker."""
-    log.error("stopping while ClickHouse is unavailable (%s): exiting without committing the unwritten batch", what)
-    logging.shutdown()
-    os._exit(STALLED_EXIT)
 
 
 def newest_records(values: list[bytes]) -> list[TrajectoryReport]:
@@ -174,8 +171,9 @@ class SinkWriter:
             await self.warehouse.until_done(self.what, self.flush, releasable=True)
         except BatchReleased:
             dropped = await self.warehouse.run(self.sink.discard)
-            log.warning("rebalance while ClickHouse is unavailable (%s): released the unwritten batch "
-                        "(%d rows) uncommitted; it is read again from the committed offset", self.what, dropped)
+            log.warning("%s while ClickHouse is unavailable (%s): released the unwritten batch "
+                        "(%d rows) uncommitted; it is read again from the committed offset",
+                        "stop" if self.warehouse.stopping() else "rebalance", self.what, dropped)
 
     def flush(self) -> None:
         self.rows_written += self.sink.flush()
@@ -213,7 +211,8 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | N
 
     @app.agent(topics.trajectories, name="clickhouse-records")
     async def records_agent(stream: Any) -> None:
-        await warehouse.ensure_schema()
+        if not await warehouse.ensure_schema():
+            return
         async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
             await records.write(newest_records(values), [])
 
@@ -233,6 +232,7 @@ def _register_events(app: Any, topics: Topics, settings: Settings, warehouse: Wa
 
     @app.agent(topics.events, name="clickhouse-events")
     async def events_agent(stream: Any) -> None:
-        await warehouse.ensure_schema()
+        if not await warehouse.ensure_schema():
+            return
         async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
             await events.write([], batch_events(values, settings.max_event_bytes))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run until stopped; the exit code says how it ended (streams/shutdown.py, README "Exit codes")."""
     settings = settings_from_args(args)
     print(json.dumps({"signals worker": settings.masked()}, indent=1), flush=True)
     _use_uvloop()
-    from faust.worker import Worker  # Faust is imported only when a worker really starts
+    # Faust is imported only when a worker really starts
+    from streams import faust_fixes
+    from streams import shutdown as stop
+    try:
+        faust_fixes.check()
+        stop.check_port(settings.web_port, "SIGNALS_WEB_PORT")
+        stop.check_port(settings.metrics_port, "SIGNALS_METRICS_PORT")
+    except faust_fixes.IncompatibleFaust as error:
+        return _fail(str(error), stop.EXIT_INCOMPATIBLE)
+    except stop.PortInUse as error:
+        return _fail(str(error), stop.EXIT_PORT_IN_USE)
 
     from streams.app import build_app
     from streams.topics import client_options, ensure_topics
@@ -38,9 +50,58 @@ def run(args: argparse.Namespace) -> int:
     from streams.sink_agent import register_sink
     from streams.web import register_web
     app = build_app(settings, extensions=[register_sink, register_web])
-    app.ingest.metrics.serve(settings.metrics_port)
-    Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
-    return 0
+    shutdown = stop.Shutdown(app, settings.shutdown_timeout_s)
+    try:
+        shutdown.closers.append(app.ingest.metrics.serve(settings.metrics_port))
+    except OSError:  # taken between the check and now
+        return _fail(str(stop.PortInUse(settings.metrics_port, "SIGNALS_METRICS_PORT")), stop.EXIT_PORT_IN_USE)
+    worker = bounded_worker(stop)(app, shutdown=shutdown, loglevel=args.loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        pass
+    finally:
+        shutdown.release()
+    stop.exit_now(stop.EXIT_CRASHED if stop.crashed(app, worker) else stop.EXIT_OK)
+    return stop.EXIT_OK  # not reached
+
+
+def bounded_worker(stop: Any) -> Any:
+    """Faust's worker class with the bounded stop of ``streams.shutdown`` (Faust is imported late)."""
+    from faust.worker import Worker
+
+    class BoundedWorker(Worker):  # type: ignore[misc]
+        """SIGTERM or SIGINT: the bounded stop; a second SIGINT: exit at once."""
+
+        def __init__(self, app: Any, *, shutdown: Any, **kwargs: Any) -> None:
+            super().__init__(app, **kwargs)
+            self.shutdown = shutdown
+
+        def _on_sigterm(self) -> None:
+            self._bounded_stop(signal.SIGTERM)
+
+        def _on_sigint(self) -> None:
+            if self.shutdown.started:
+                self.shutdown.force("a second SIGINT", stop.EXIT_INTERRUPTED)
+                return
+            self._bounded_stop(signal.SIGINT)
+
+        def _bounded_stop(self, signum: signal.Signals) -> None:
+            if self.shutdown.begin(signum.name):
+                self._schedule_shutdown(signum)
+
+        def stop_and_shutdown(self) -> None:
+            super().stop_and_shutdown()
+            self.shutdown.release()
+            if self.shutdown.started:
+                self.shutdown.finished()
+
+    return BoundedWorker
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"signals worker: {message}", file=sys.stderr, flush=True)
+    return code
 
 
 def _use_uvloop() -> None:

@@ -6,10 +6,12 @@ The end-to-end evidence is the two-worker takeover and SIGKILL fault tests; thes
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.types import TP
 from intervaltree import IntervalTree
 from mode.utils.queues import FlowControlEvent, FlowControlQueue
@@ -175,3 +177,90 @@ def test_resuming_a_running_flow_keeps_the_records_already_queued() -> None:
         return after_rebalance, queue.qsize()
 
     assert asyncio.run(run()) == (0, 1)
+
+
+# -- (5) a bounded wait for in-flight messages when stopping ---------------------------------------
+
+class WaitingConsumer(FakeConsumer):
+    """Adds what Faust's wait_empty loop calls: commits and the wait for an ack."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.should_stop, self.commits = False, 0
+        self.app.agents = SimpleNamespace(human_tracebacks=lambda: "")
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+    async def commit_and_end_transactions(self) -> None:
+        self.commits += 1
+
+    async def _wait_for_ack(self, timeout: float) -> None:
+        await asyncio.sleep(0.01)
+
+    def _clean_unacked_messages(self) -> None:
+        self._unacked_messages = {m for m in self._unacked_messages if not m.acked}
+
+    wait_empty = faust_fixes.wait_empty
+
+
+def test_stopping_gives_up_on_messages_never_acked_at_the_deadline_and_still_commits() -> None:
+    consumer = WaitingConsumer()
+    stuck = message(7)
+    consumer._unacked_messages.add(stuck)  # held by something that will never ack it
+    faust_fixes.set_wait_deadline(consumer.app, 0.3)
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(consumer.wait_empty(), timeout=5))
+    assert 0.3 <= time.monotonic() - started < 2
+    assert consumer.commits >= 2  # what was acked before is committed
+    assert not stuck.acked and consumer._acked[P0] == []  # the stuck message is not committed
+
+
+def test_without_a_stop_the_wait_ends_when_the_last_message_is_acked() -> None:
+    consumer = WaitingConsumer()
+    late = message(3)
+    consumer._unacked_messages.add(late)
+
+    async def run() -> None:
+        waiting = asyncio.ensure_future(consumer.wait_empty())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # no deadline: a rebalance waits for the message in hand
+        consumer.ack(late)
+        await asyncio.wait_for(waiting, timeout=3)
+
+    asyncio.run(run())
+    assert consumer._acked[P0] == [3]
+
+
+# -- the patches fail loudly -------------------------------------------------------------------------
+
+def test_create_app_installs_every_patch() -> None:
+    from streams.app import create_app
+    from streams.settings import Settings
+
+    create_app(Settings(store="memory://", web_port=0))
+    assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)
+    assert len(faust_fixes.installed()) == 5
+
+
+def test_the_installed_versions_and_originals_are_the_ones_the_fixes_were_written_for() -> None:
+    assert faust_fixes.problems() == []
+
+
+def test_another_faust_version_refuses_to_start_with_what_changed_and_where_to_look(monkeypatch) -> None:
+    monkeypatch.setitem(faust_fixes.VERSIONS, "faust-streaming", "0.15.2")
+    with pytest.raises(faust_fixes.IncompatibleFaust) as raised:
+        faust_fixes.check()
+    text = str(raised.value)
+    assert "faust-streaming is 0.15.3, the fixes were written for 0.15.2" in text
+    assert "RELIABILITY.md" in text and "test_fault_" in text
+
+
+def test_a_changed_original_method_refuses_to_start(monkeypatch) -> None:
+    def ack(self: Any, message: Any) -> bool:  # "upstream changed Consumer.ack"
+        return True
+
+    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer.ack", ack)
+    assert any(p.startswith("faust Consumer.ack changed (source fingerprint") for p in faust_fixes.problems())
+    with pytest.raises(faust_fixes.IncompatibleFaust):
+        faust_fixes.check()

@@ -1,0 +1,53 @@
+"""streams/shutdown.py without a broker: ports, the forced exit, the report line."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from types import SimpleNamespace
+
+import pytest
+from faust.types import TP
+
+from streams import shutdown as stop
+
+
+def test_a_port_someone_listens_on_is_reported_with_the_variable_to_set() -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(stop.PortInUse) as raised:
+            stop.check_port(port, "SIGNALS_WEB_PORT")
+    assert str(raised.value).startswith(f"port {port} is in use, probably by another worker; set SIGNALS_WEB_PORT")
+    stop.check_port(port, "SIGNALS_WEB_PORT")  # free again
+    stop.check_port(0, "SIGNALS_WEB_PORT")  # 0: disabled, nothing to check
+
+
+def test_the_first_signal_starts_the_stop_and_a_forced_exit_reports_once_and_closes_the_ports(caplog) -> None:
+    exits: list[int] = []
+    closed: list[str] = []
+    shutdown = stop.Shutdown(SimpleNamespace(), 30.0, exit=exits.append)
+    shutdown.closers.append(lambda: closed.append("metrics"))
+    with caplog.at_level(logging.WARNING, logger="signals.worker"):
+        assert shutdown.begin("SIGINT") is True
+        assert shutdown.begin("SIGINT") is False  # already stopping
+        shutdown.force("a second SIGINT", stop.EXIT_INTERRUPTED)
+        shutdown.force("again", stop.EXIT_TIMEOUT)
+    assert exits == [stop.EXIT_INTERRUPTED, stop.EXIT_TIMEOUT] and closed == ["metrics"]
+    reports = [r.getMessage() for r in caplog.records if "ended by force" in r.getMessage()]
+    assert len(reports) == 1 and "SIGINT ended by force (a second SIGINT)" in reports[0]
+    shutdown.finished()  # cancels the watchdog
+
+
+def test_the_report_counts_what_was_committed_and_what_was_left_per_topic() -> None:
+    committed = {TP("events", 0): 90, TP("events", 1): 50, TP("traj", 0): 7, TP("changelog", 0): 3}
+    highwaters = {TP("events", 0): 100, TP("events", 1): 50, TP("traj", 0): 7}
+    assert stop.describe_offsets(committed, highwaters) == "committed events 140/150 (10 left), traj 7/7"
+    assert stop.describe_offsets({}, {}) == "nothing committed (no partitions assigned)"
+
+
+def test_exit_codes_are_distinct() -> None:
+    codes = [stop.EXIT_OK, stop.EXIT_CRASHED, stop.EXIT_USAGE, stop.EXIT_PORT_IN_USE, stop.EXIT_INCOMPATIBLE,
+             stop.EXIT_TIMEOUT, stop.EXIT_INTERRUPTED]
+    assert len(set(codes)) == len(codes) and stop.EXIT_OK == 0
