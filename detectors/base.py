@@ -12,8 +12,9 @@ from typing import Any, ClassVar, Protocol
 
 import msgspec
 
+from detectors.lexicon import find_phrases
 from detectors.model import Event, Signal, ToolCall, ToolResult
-from detectors.text import PhraseHit, Text, find_phrases, normalize
+from detectors.text import PhraseHit, Text, normalize
 
 
 class CallRef(msgspec.Struct, array_like=True):

@@ -129,3 +129,9 @@ def _position(hit: PhraseHit) -> tuple[int, int]:
 def matcher() -> Matcher:
     return Matcher(*load())
 
+
+def find_phrases(text: Text) -> list[PhraseHit]:
+    """Every lexicon phrase in the text (whole tokens, negation applied), sorted by position."""
+    if not text.tokens:
+        return []
+    return matcher().find(text)

@@ -119,15 +119,6 @@ def surface(text: Text, start: int, end: int) -> str:
     return layout.surface[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
 
 
-def find_phrases(text: Text) -> list[PhraseHit]:
-    """Every lexicon phrase in the text (whole tokens, negation applied), sorted by position."""
-    if not text.tokens:
-        return []
-    from detectors.lexicon import matcher
-
-    return matcher().find(text)
-
-
 FUZZY_SCORE = 0.7  # PhraseHit.score of a one-typo match
 FUZZY_MIN_TOKENS = 3  # shorter phrases are never matched fuzzily
 FUZZY_MIN_CHARS = 4  # the misspelt phrase token must have at least this many characters

@@ -111,3 +111,45 @@ def test_no_absolute_machine_paths_in_the_repository() -> None:
              for number, line in enumerate((ROOT / name).read_text(encoding="utf-8", errors="replace").splitlines(), 1)
              if MACHINE_PATH.search(line)]
     assert found == []
+
+
+def _module_name(file: Path) -> str:
+    parts = file.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (at the top or inside functions)."""
+    files = {_module_name(f): f for package in LAYERED for f in (ROOT / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, file in files.items():
+        targets = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            for module in _imported(node):
+                submodules = {f"{module}.{a.name}" for a in getattr(node, "names", ())} & files.keys()
+                # `from package import submodule` needs the submodule, not the package's __init__
+                targets.update(c for c in (submodules or {module}) if c in files and c != name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state = [], dict.fromkeys(graph, 0)  # 0 new, 1 on the path, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state[target] == 1:
+                found.append([*path[path.index(target):], target])
+            elif state[target] == 0:
+                visit(target, [*path, target])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if state[node] == 0:
+            visit(node, [node])
+    return found
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+    assert cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b", "a"]]

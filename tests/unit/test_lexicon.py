@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.lexicon import Matcher, load, matcher
-from detectors.text import FUZZY_SCORE, find_phrases, normalize
+from detectors.lexicon import Matcher, find_phrases, load, matcher
+from detectors.text import FUZZY_SCORE, normalize
 
 
 def lexicons_of(message: str) -> list[str]:

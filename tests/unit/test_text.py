@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.text import MAX_CHARS, cap, find_phrases, normalize, one_edit, surface
+from detectors.lexicon import find_phrases
+from detectors.text import MAX_CHARS, cap, normalize, one_edit, surface
 
 
 @pytest.mark.parametrize(
