@@ -100,7 +100,7 @@ class Ingest:
         for event in batch:
             message = event.message
             self.offsets[message.partition] = message.offset
-            if message.timestamp and not is_tick(message.headers):
+            if message.timestamp and not (message.headers and is_tick(message.headers)):
                 latency.observe(max(0.0, now - message.timestamp))
         outcome = self.pipeline.process(batch, now, message_of=_message)
         await self.publish(outcome)

@@ -135,10 +135,11 @@ class Pipeline:
             self.rebuild(now)
         groups: dict[bytes, Group] = {}
         ticks: dict[int, Any] = {}
+        last_input, max_bytes = self.tracker.last_input, self.max_event_bytes
         for item in batch:
             message = message_of(item)
-            self.tracker.last_input[message.partition] = now
-            decoded = self.decode(message)
+            last_input[message.partition] = now
+            decoded = decode_message(message.value, message.key, message.headers, max_bytes=max_bytes)
             if isinstance(decoded, Tick):
                 ticks[message.partition] = item
                 out.ticks += 1
