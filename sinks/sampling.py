@@ -36,13 +36,15 @@ class CohortWeights(msgspec.Struct, frozen=True, kw_only=True):
     cohort_bias: float
     trajectory_scale: float
     cohort_weight: float
+    outlier_weight: float
     cohort_prior: float
 
 
 def cohort_weights(config: Any = None) -> CohortWeights:
     config = config or packaged_config()
     return CohortWeights(cohort_bias=config.cohort_bias, trajectory_scale=config.trajectory_scale,
-                         cohort_weight=config.cohort_weight, cohort_prior=config.cohort_prior)
+                         cohort_weight=config.cohort_weight, outlier_weight=config.outlier_weight,
+                         cohort_prior=config.cohort_prior)
 
 
 def scored_source(selection: Selection, database: str, weights: CohortWeights) -> tuple[str, dict[str, Any]]:
@@ -63,17 +65,25 @@ def scored_source(selection: Selection, database: str, weights: CohortWeights) -
         "count() OVER (PARTITION BY agent_id, context_key, request_key, action_sig) AS request_same "
         f"FROM {source_table(selection, database)} {clause}"
     )
+    task, request = "agent_id, context_key, task_key", "agent_id, context_key, request_key"
+    pairs = (  # agreeing ordered pairs per cohort: the sum over its members of their agreeing peers
+        f"SELECT *, sum(task_same - 1) OVER (PARTITION BY {task}) AS task_pairs, "
+        f"sum(request_same - 1) OVER (PARTITION BY {request}) AS request_pairs FROM ({inner})"
+    )
     cohort = (
         "SELECT *, multiIf(task_key != '' AND task_n >= 2, 'task', request_key != '' AND request_n >= 2, "
         "'request', '') AS basis, "
         "multiIf(basis = 'task', task_n - 1, basis = 'request', request_n - 1, 0) AS peers, "
-        "multiIf(basis = 'task', task_same - 1, basis = 'request', request_same - 1, 0) AS agreeing "
-        f"FROM ({inner})"
+        "multiIf(basis = 'task', task_same - 1, basis = 'request', request_same - 1, 0) AS agreeing, "
+        "multiIf(basis = 'task', task_pairs, basis = 'request', request_pairs, 0) AS pairs_agreeing "
+        f"FROM ({pairs})"
     )
+    disagreement = "(1 - agreeing / peers)"
+    outlying = "(pairs_agreeing / ((peers + 1) * peers) - agreeing / peers)"
     combined = (
         f"if(peers = 0, toFloat64(triage_score), round(1 / (1 + exp(-({{cohort_bias:Float64}} "
-        f"+ {{trajectory_scale:Float64}} * log({t} / (1 - {t})) + {{cohort_weight:Float64}} "
-        f"* (1 - agreeing / peers) * peers / (peers + {{cohort_prior:Float64}})))), 4))"
+        f"+ {{trajectory_scale:Float64}} * log({t} / (1 - {t})) + ({{cohort_weight:Float64}} * {disagreement} "
+        f"+ {{outlier_weight:Float64}} * {outlying}) * peers / (peers + {{cohort_prior:Float64}})))), 4))"
     )
     sql = f"(SELECT *, {combined} AS score FROM ({cohort}))"
     return sql, {**params, **msgspec.structs.asdict(weights)}

@@ -41,6 +41,7 @@ class Study:
     budgets: list[int]
     rounds: int
     random_seeds: int
+    ranked_by: str = "signals (cross-validated)"  # the score the signals/stratified/diverse picks use
 
 
 def build(data: Labelled, config: TriageConfig, *, folds: int, seed: int, l2: float, budgets: list[int],
@@ -82,7 +83,7 @@ def domain_of(report: Any) -> str:
 # -- sampling ------------------------------------------------------------------------------------
 def pick(strategy: str, study: Study, rows: Sequence[int], n: int, seed: int = 0) -> list[int]:
     """The rows a budget-n sample by ``strategy`` takes (the same pickers as `signals sample`)."""
-    data, score = study.data, study.scores[SIGNALS]
+    data, score = study.data, study.scores[study.ranked_by]
     if strategy not in ORDERINGS:
         return _pick_by_signals(strategy, study, rows, n, seed)
     order = ORDERINGS[strategy]
@@ -100,7 +101,7 @@ ORDERINGS: dict[str, Callable[[Labelled, list[float], int], tuple[float, ...]]] 
 
 
 def _pick_by_signals(strategy: str, study: Study, rows: Sequence[int], n: int, seed: int) -> list[int]:
-    data, score = study.data, study.scores[SIGNALS]
+    data, score = study.data, study.scores[study.ranked_by]
     by_uid: dict[str, int] = {}
     groups: dict[str, list[Candidate]] = {}
     for position, i in enumerate(rows):

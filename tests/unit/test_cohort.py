@@ -23,9 +23,11 @@ def m(task: str = "", request: str = "", sig: str = "", context: str = "ctx", ag
 def test_peers_share_the_task_key_and_agreement_counts_equal_actions() -> None:
     members = [m("t1", sig="x"), m("t1", sig="x"), m("t1", sig="y"), m("t2", sig="x")]
     got = cohort_evidence(members)
-    assert got[0] == CohortEvidence(basis="task", peers=2, agreeing=1)
-    assert got[2] == CohortEvidence(basis="task", peers=2, agreeing=0)
+    assert got[0] == CohortEvidence(basis="task", peers=2, agreeing=1, pairs_agreeing=2)
+    assert got[2] == CohortEvidence(basis="task", peers=2, agreeing=0, pairs_agreeing=2)
     assert got[2].disagreement == 1.0 and got[0].disagreement == 0.5
+    # the cohort's members agree with 1/3 of their peers on average: x-runs above it, the y-run below
+    assert got[2].outlying == 1 / 3 and got[0].outlying == 1 / 3 - 1 / 2
     assert got[3] == NO_PEERS and got[3].disagreement is None
 
 
@@ -34,7 +36,7 @@ def test_without_task_peers_the_request_key_groups() -> None:
     members = [m("o1", "mia_li_3668", "x"), m("o2", "mia_li_3668", "x"), m("o3", "mia_li_3668", "z"), m("o4", "", "x")]
     got = cohort_evidence(members)
     assert [g.basis for g in got] == ["request", "request", "request", ""]
-    assert got[2] == CohortEvidence(basis="request", peers=2, agreeing=0)
+    assert got[2] == CohortEvidence(basis="request", peers=2, agreeing=0, pairs_agreeing=2)
 
 
 def test_cohorts_never_cross_agents_or_configurations() -> None:
@@ -98,7 +100,24 @@ def test_more_disagreement_ranks_higher_at_the_same_trajectory_score() -> None:
         ranked = [combined_from_trajectory_score(score, CohortEvidence(basis="task", peers=3, agreeing=k))
                   for k in (3, 2, 1, 0)]
         assert ranked == sorted(ranked) and ranked[0] < ranked[-1]
+
+
+def test_in_a_cohort_that_disagrees_with_itself_the_odd_one_out_still_stands_out() -> None:
+    # one account key over several requests: four pairs that agree within, one run alone
+    members = [m(request="acct", sig=s) for s in ("a", "a", "b", "b", "c", "c", "d", "d", "e")]
+    got = cohort_evidence(members)
+    alone, paired = got[-1], got[0]
+    assert alone.disagreement == 1.0 and paired.disagreement == 7 / 8
+    assert alone.outlying > paired.outlying
+    assert combined_from_trajectory_score(0.5, alone) > combined_from_trajectory_score(0.5, paired)
     # with one peer the same disagreement counts less than with three (shrunk towards no evidence)
     one = combined_from_trajectory_score(0.5, CohortEvidence(basis="task", peers=1, agreeing=0))
     three = combined_from_trajectory_score(0.5, CohortEvidence(basis="task", peers=3, agreeing=0))
     assert one < three
+
+
+def test_identifier_scan_is_linear_and_bounded() -> None:
+    # a megabyte without a digit once made a backtracking pattern quadratic (a hang on big arguments)
+    assert first_identifier("y" * (1 << 20)) == ""
+    assert first_identifier("y" * 10_000 + " order 12345") == ""  # beyond the scanned prefix
+    assert first_identifier("see #W2378156, thanks") == "w2378156"

@@ -7,7 +7,7 @@ import pytest
 from detectors.model import Signal, UserMessage
 from detectors.redact import Redactor, iban_ok, luhn_ok, redact, redact_signal, redact_value
 from detectors.session import analyze
-from sinks.rows import event_rows, signal_rows, trajectory_row
+from sinks.rows import TRAJECTORY_COLUMNS, event_rows, signal_rows, trajectory_row
 from tests.builders import C, R, U, conv
 
 # (text, expected) — the secret part replaced, its surroundings kept.
@@ -128,6 +128,7 @@ def test_sink_rows_redact_content_only_on_request() -> None:
 def test_sink_rows_re_redact_old_records() -> None:
     report = analyze("t", conv("t", U("hello")))
     report.signals = [Signal(type="interaction.disengagement.quit", index=0, snippet="mail x@y.io")]
-    assert "x@y.io" in trajectory_row(report)[-1]
-    assert "x@y.io" not in trajectory_row(report, redact_content=True)[-1]
+    record = TRAJECTORY_COLUMNS.index("record")
+    assert "x@y.io" in trajectory_row(report)[record]
+    assert "x@y.io" not in trajectory_row(report, redact_content=True)[record]
     assert signal_rows(report, redact_content=True)[0][10] == "mail [email]"
