@@ -22,6 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from detectors.calibration import auc_interval, combined_scores, evidence_names, fit
+from detectors.evaluation import auc
 from detectors.labelled import load
 from detectors.triage import packaged_config
 from streams import evaluation
@@ -52,6 +54,25 @@ def study(paths: list[str], rounds: int) -> dict[str, Any]:
             "with_peers": sum(1 for c in data.cohorts if c.peers)}
 
 
+def leave_one_file_out(paths: list[str], rounds: int) -> dict[str, Any]:
+    """Weights fitted on the other files only, scored on this one (its cohorts within itself):
+    a domain or a set of agent models the weights never saw."""
+    out = {}
+    for held in paths:
+        train = load([p for p in paths if p != held])
+        config = fit(train, evidence_names(train))
+        data = load([held])
+        scores = combined_scores(data, config)
+        heuristic = [r.tool_errors * 1e6 + r.events for r in data.reports]
+        top = sorted(range(len(scores)), key=lambda i: -scores[i])[:20]
+        out[Path(held).name] = {
+            "auc": {"value": auc(scores, data.failed),
+                    **dict(zip(("low", "high"), auc_interval(scores, data.failed, data.groups, rounds), strict=True))},
+            "heuristic_auc": auc(heuristic, data.failed),
+            "share_20": sum(data.failed[i] for i in top) / len(top)}
+    return out
+
+
 def cell(c: dict[str, Any]) -> str:
     return f"{c['value']:.3f} [{c['low']:.2f},{c['high']:.2f}]"
 
@@ -74,10 +95,17 @@ def main() -> None:
             for name, path in zip(FILES, copies, strict=True):
                 results[f"{name} ({mode})"] = study([path], args.bootstrap)
             results[f"all three ({mode})"] = study(copies, args.bootstrap)
+            results[f"leave one file out ({mode})"] = leave_one_file_out(copies, args.bootstrap)
     if args.json:
         print(json.dumps(results))
         return
     for label, r in results.items():
+        if label.startswith("leave one file out"):
+            print(f"\n## {label}: fitted on the other two files, scored on this one")
+            for name, row in r.items():
+                print(f"{name}: AUC {cell(row['auc'])} (heuristic {row['heuristic_auc']:.3f}); "
+                      f"20-sample failure share {row['share_20']:.2f}")
+            continue
         print(f"\n## {label}: {r['trajectories']} trajectories, base rate {r['base_rate']:.2f}, "
               f"{r['with_peers']} with peers")
         print("AUC: " + "; ".join(f"{m.split(' (')[0] if m != 'signals (configured weights)' else 'signals packaged'}"

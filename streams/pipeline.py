@@ -26,6 +26,7 @@ message by message):
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ import msgspec
 from detectors.adapters import Trajectory
 from detectors.model import Event, SessionEnd, Signal, TrajectoryReport
 from detectors.session import DEFAULT_ENGINE, Engine, Session
+from detectors.triage import load_config
 from streams.codec import Decoded, Rejected, Tick, decode_message
 from streams.tracker import Tracker
 
@@ -295,3 +297,11 @@ def from_files(trajectories: Iterable[Trajectory], *, pipeline_version: str = ""
         pipeline.close_due(0, None, 0.0, out, tick=False)
         pipeline.end_batch()
         yield FileRecord(trajectory, update.report(pipeline_version), events, signals)
+
+
+@functools.cache
+def engine_for(triage_config: str) -> Engine:
+    """The engine for a triage config path (Settings.triage_config); "" is the packaged default.
+
+    Raises ValueError naming the file and the problem when it cannot be read."""
+    return Engine(triage=load_config(triage_config)) if triage_config else DEFAULT_ENGINE

@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import replay_checkpoint as cp
+from streams.pipeline import engine_for
 from streams.replay import Counters, Replayer
 from streams.replay_range import Bound, partitions_of, resolve
 from streams.settings import Settings
@@ -82,7 +83,8 @@ class _Loop:
                           for r in outcome.ranges}
         self.replayer = Replayer({r.partition: r.start for r in outcome.ranges}, output,
                                  pipeline_version=request.pipeline_version, gap_s=settings.inactivity_gap_s,
-                                 max_event_bytes=settings.max_event_bytes, write_partial=request.write_partial)
+                                 max_event_bytes=settings.max_event_bytes, write_partial=request.write_partial,
+                                 engine=engine_for(settings.triage_config))
         outcome.counters = self.replayer.counters
 
     async def run(self, progress: Progress | None, max_messages: int | None, every_s: float) -> None:

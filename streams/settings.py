@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sink_batch_max: int = 5000  # records per ClickHouse write
     sink_batch_within_s: float = 1.0  # ... or whatever arrived within this many seconds
     redact_content: bool = False  # also redact stored event payloads (snippets always are)
+    triage_config: str = ""  # triage weights written by `signals calibrate` ("" : the packaged ones)
     session_timeout_s: float = 30.0  # a dead worker's partitions move after this long
     kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
     kafka_sasl_mechanism: str = ""  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512

@@ -22,6 +22,7 @@ from detectors.labelled import GROUPS, LabelError, load, read_label_file
 from detectors.session import Engine
 from detectors.triage import TriageConfig, dump_config, load_config, packaged_config
 from streams.errors import CliError
+from streams.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -65,7 +66,7 @@ def _read_models(path: str) -> dict[str, str]:
 
 
 def triage_config(args: argparse.Namespace) -> TriageConfig:
-    path = getattr(args, "triage_config", None)
+    path = getattr(args, "triage_config", None) or Settings.from_env().triage_config
     if not path:
         return packaged_config()
     try:
@@ -76,8 +77,9 @@ def triage_config(args: argparse.Namespace) -> TriageConfig:
 
 
 def engine_for(args: argparse.Namespace) -> Engine | None:
-    """An engine with ``--triage-config``'s weights, or None for the default engine."""
-    return Engine(triage=triage_config(args)) if getattr(args, "triage_config", None) else None
+    """An engine with ``--triage-config``'s (or SIGNALS_TRIAGE_CONFIG's) weights; None: the default."""
+    config = triage_config(args)
+    return None if config is packaged_config() else Engine(triage=config)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,13 @@ from sinks.gateway import post, worker_url
 from sinks.migrate import migrate
 from sinks.service import execute
 from sinks.sink import Sink
-from streams.commands.flags import add_connection_args, add_settings_flags, flag_of, settings_from_args
+from streams.commands.flags import (
+    add_connection_args,
+    add_settings_flags,
+    checked_engine,
+    flag_of,
+    settings_from_args,
+)
 from streams.commands.load import load_records
 from streams.commands.migrate import open_direct
 from streams.demo_view import Run, render
@@ -48,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-broker", action="store_true", help="leave a broker started by the demo running")
     parser.add_argument("--n", type=int, default=10, help="trajectories in the review sample (default 10)")
     add_connection_args(parser)
-    add_settings_flags(parser, ("kafka", "pipeline_version", "redact_content"))
+    add_settings_flags(parser, ("kafka", "pipeline_version", "redact_content", "triage_config"))
     parser.set_defaults(func=run)
 
 
@@ -95,7 +101,8 @@ def in_process(settings: Settings, trajectories: list[Trajectory]) -> None:
     sink = Sink(lambda: client, db, redact_content=settings.redact_content)
     try:
         migrate(client, db)
-        load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version))
+        load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version,
+                                      engine=checked_engine(settings)))
     except SinkUnavailable as error:
         raise CliError("a writable ClickHouse", str(error.cause), "check SIGNALS_CLICKHOUSE") from error
     finally:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from detectors.session import Engine
+from streams.errors import CliError
+from streams.pipeline import engine_for
 from streams.settings import SECRET_FIELDS, Settings, env_name
 
 # Field -> flag, where the flag is not simply --<field-with-dashes> (kept for compatibility).
@@ -23,7 +26,8 @@ HELP = {
     "max_event_bytes": "larger messages go to the DLQ", "batch_max": "messages per ingest batch",
     "sink": "write to ClickHouse", "sink_events": "also write the raw events",
     "sink_batch_max": "records per ClickHouse write", "sink_batch_within_s": "... or what arrived within (s)",
-    "redact_content": "redact stored event payloads too", "session_timeout_s": "a dead worker's partitions move after (s)",
+    "redact_content": "redact stored event payloads too",
+    "triage_config": "triage weights written by `signals calibrate --out` (TOML)", "session_timeout_s": "a dead worker's partitions move after (s)",
     "clickhouse_database": "ClickHouse database", "clickhouse_ttl_days": "keep rows N days (0: forever)",
     "topic_replication": "replication factor of created topics",
     "sink_backoff_s": "first retry delay (s) of a failed ClickHouse write",
@@ -72,3 +76,13 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings.from_env({field: getattr(args, field, None) for field in Settings.__struct_fields__})
+
+
+def checked_engine(settings: Settings) -> Engine:
+    """The engine with the settings' triage weights; a CLI error if the config cannot be read."""
+    try:
+        return engine_for(settings.triage_config)
+    except ValueError as error:
+        raise CliError("a triage config written by `signals calibrate --out`", str(error),
+                       "fix the path in --triage-config / SIGNALS_TRIAGE_CONFIG, or leave it unset "
+                       "for the packaged weights") from None

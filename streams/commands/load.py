@@ -16,7 +16,7 @@ from detectors.adapters import AdapterError, read_trajectories
 from sinks.clickhouse import SinkUnavailable
 from sinks.migrate import migrate
 from sinks.sink import Sink
-from streams.commands.flags import add_connection_args, add_settings_flags, settings_from_args
+from streams.commands.flags import add_connection_args, add_settings_flags, checked_engine, settings_from_args
 from streams.commands.migrate import open_direct
 from streams.errors import CliError
 from streams.pipeline import FileRecord, from_files
@@ -27,7 +27,7 @@ CHUNK = 1000  # records handed to the sink at a time (the sink batches per table
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("load", help="analyze trajectory files into ClickHouse")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="trajectory files (JSON or JSONL; - for stdin)")
-    add_settings_flags(parser, ("pipeline_version", "redact_content"))
+    add_settings_flags(parser, ("pipeline_version", "redact_content", "triage_config"))
     add_connection_args(parser)
     parser.set_defaults(func=run)
 
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         migrate(client, database)  # idempotent: `load` works on a fresh database
         trajectories = (t for path in args.paths for t in read_trajectories(path))
-        count, signals = load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version))
+        count, signals = load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version,
+                                                       engine=checked_engine(settings)))
     except AdapterError as error:
         raise CliError("trajectory files in a supported format", str(error), "see `signals analyze --help`") from error
     except SinkUnavailable as error:

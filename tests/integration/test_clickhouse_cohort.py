@@ -49,3 +49,14 @@ def test_without_task_keys_the_request_key_finds_peers(tmp_path, capsys) -> None
     assert main(["sample", *args, "--strategy", "stratified", "--n", "10", "--format", "jsonl"]) == 0
     for row in _jsonl(capsys.readouterr().out):
         assert row["cohort"] == offline[row["id"]]
+
+
+def test_load_stores_the_trajectory_score_of_the_configured_weights(tmp_path, capsys) -> None:
+    config = tmp_path / "bias.toml"
+    config.write_text("bias = 1.5\n")  # no weights: every stored trajectory score is sigmoid(1.5)
+    args = ["--dsn", chdb_dsn(), "--database", f"cohort_{uuid.uuid4().hex[:10]}"]
+    assert main(["load", *args, "--triage-config", str(config), FIXTURE]) == 0
+    capsys.readouterr()
+    assert main(["sample", *args, "--strategy", "random", "--n", "32", "--format", "jsonl"]) == 0
+    scores = {row["triage_score"] for row in _jsonl(capsys.readouterr().out)}
+    assert scores == {round(1 / (1 + math.exp(-1.5)), 4)}

@@ -138,3 +138,19 @@ def test_evaluate_reports_slices_samples_intervals_and_ablation(tmp_path, capsys
     names = [e["evidence"] for e in result["evidence"]]
     assert names[0] == "(all, cross-validated)" and "cohort" in names and "tool_errors" in names
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_and_the_worker_read_the_triage_config_and_refuse_a_bad_one(tmp_path, monkeypatch, capsys) -> None:
+    from streams.commands.flags import checked_engine
+    from streams.settings import Settings
+
+    biased = tmp_path / "bias.toml"
+    biased.write_text("bias = -3.0\n")
+    monkeypatch.setenv("SIGNALS_TRIAGE_CONFIG", str(biased))
+    engine = checked_engine(Settings.from_env())
+    assert engine.triage.bias == -3.0 and engine.triage.weights == {}
+    monkeypatch.setenv("SIGNALS_TRIAGE_CONFIG", str(tmp_path / "missing.toml"))
+    for command in (["worker"], ["load", "--dsn", f"chdb://{tmp_path}/ch", str(FIXTURE)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "missing.toml" in err and "SIGNALS_TRIAGE_CONFIG" in err
