@@ -209,3 +209,26 @@ def roc_points(scores: Sequence[float], failed: Sequence[bool]) -> tuple[list[fl
         fpr.append(fp / negatives)
         tpr.append(tp / positives)
     return fpr, tpr
+
+
+def majority_failed(study: Study, n: int) -> dict[str, Any]:
+    """Successes in cohorts where most runs failed: does the majority turn them into leads?
+
+    Their rank percentile (0 = top of the queue) next to that of the failures in the same cohorts,
+    and how many of them a budget-n `signals` sample takes."""
+    data, score = study.data, study.scores[study.ranked_by]
+    members: dict[tuple[str, ...], list[int]] = {}
+    for i, (r, c) in enumerate(zip(data.reports, data.cohorts, strict=True)):
+        if c.peers:
+            key = r.task_key if c.basis == "task" else r.request_key
+            members.setdefault((r.agent_id, r.context_key, c.basis, key), []).append(i)
+    chosen = [rows for rows in members.values() if sum(data.failed[i] for i in rows) * 2 > len(rows)]
+    successes = [i for rows in chosen for i in rows if not data.failed[i]]
+    failures = [i for rows in chosen for i in rows if data.failed[i]]
+    order = sorted(range(len(score)), key=lambda i: (-score[i], stable_hash(_uid(data, i))))
+    rank = {i: position / max(len(order) - 1, 1) for position, i in enumerate(order)}
+    top = set(pick("signals", study, list(range(len(score))), n))
+    return {"cohorts": len(chosen), "successes": len(successes), "failures": len(failures),
+            "success_rank": _round(mean(rank[i] for i in successes)) if successes else None,
+            "failure_rank": _round(mean(rank[i] for i in failures)) if failures else None,
+            f"successes_in_top_{n}": sum(i in top for i in successes)}

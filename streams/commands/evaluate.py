@@ -67,6 +67,7 @@ def summarise(study: evaluation.Study, args: argparse.Namespace) -> dict[str, An
             entry["auc"] = evaluation.auc_table(study, rows)
             entry["samples"] = evaluation.sample_table(study, rows)
         out["slices"].append(entry)
+    out["majority_failed_cohorts"] = evaluation.majority_failed(study, study.budgets[0])
     if not args.no_ablation:
         out["evidence"] = evaluation.evidence_table(study, args.folds, args.seed, args.l2)
     return out
@@ -105,6 +106,11 @@ def render(result: dict[str, Any]) -> None:
             lift = row["lift (signals / random)"]
             samples.add_row(n, *(_fmt(row[s]) for s in evaluation.STRATEGIES), f"{lift:.2f}x" if lift else "-")
         console.print(samples)
+    m = result["majority_failed_cohorts"]
+    if m["successes"]:
+        console.print(f"cohorts where most runs failed: {m['cohorts']}; their {m['successes']} successes rank at "
+                      f"{m['success_rank']:.2f} on average (0 = top), their {m['failures']} failures at "
+                      f"{m['failure_rank']:.2f}; successes in the top-{study_n(m)} sample: {m[f'successes_in_top_{study_n(m)}']}")
     if "evidence" in result:
         table = Table(title="evidence: AUC alone, and cross-validated AUC without it (ablation)")
         labels = list(result["evidence"][0]["without"])
@@ -118,6 +124,10 @@ def render(result: dict[str, Any]) -> None:
                                              for k in labels),
                           *(f"{row['without'][k]:.3f}" for k in labels))
         console.print(table)
+
+
+def study_n(majority: dict[str, Any]) -> int:
+    return int(next(k for k in majority if k.startswith("successes_in_top_")).rsplit("_", 1)[1])
 
 
 def plot(study: evaluation.Study, path: str) -> None:

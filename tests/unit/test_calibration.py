@@ -135,6 +135,8 @@ def test_evaluate_reports_slices_samples_intervals_and_ablation(tmp_path, capsys
     row = pooled["samples"]["8"]
     assert set(row) >= {"signals", "heuristic", "random", "stratified", "diverse", "lift (signals / random)"}
     assert math.isclose(row["lift (signals / random)"], row["signals"]["value"] / row["random"]["value"], rel_tol=1e-3)
+    majority = result["majority_failed_cohorts"]
+    assert majority["successes"] + majority["failures"] <= 32 and majority["successes_in_top_8"] <= majority["successes"]
     names = [e["evidence"] for e in result["evidence"]]
     assert names[0] == "(all, cross-validated)" and "cohort" in names and "tool_errors" in names
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
