@@ -5,8 +5,9 @@ ever both fitted and scored. Two stages, matching ``detectors/triage.py``:
 
 1. the trajectory weights: an L2-regularised logistic over ``evidence_values`` (standardised to fit,
    written back on the raw scale);
-2. the cohort stage, on trajectories that have peers: ``cohort_bias + trajectory_scale * z +
-   cohort_weight * shrunk disagreement``, with ``z`` the stage-1 logit.
+2. the cohort stages, on trajectories that have peers: ``bias + scale * z + disagreement * d +
+   outlying * o`` (shrunk), with ``z`` the stage-1 logit; once for task peers, and once for request
+   peers found with every task key hidden (what live traffic without a task key gets).
 
 Needs numpy (the ``calibrate`` extra); scoring with a fitted configuration does not.
 """
@@ -19,12 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from detectors.cohort import CohortEvidence, cohort_evidence, member_of
 from detectors.evaluation import auc
 from detectors.model import TrajectoryReport
 from detectors.triage import (
+    CohortStage,
     TriageConfig,
     combined_from_trajectory_score,
     packaged_config,
@@ -114,15 +117,24 @@ def fit(data: Labelled, names: Sequence[str], *, l2: float = DEFAULT_L2, cohort:
     if not cohort:
         return stage1
     prior = stage1.cohort_prior
-    rows = [i for i, c in enumerate(data.cohorts) if c.peers]
-    if len(rows) < 10 or len({data.failed[i] for i in rows}) < 2:
-        return stage1
-    z = X[rows] @ w + bias
-    shrunk = np.array([_shrunk(data.cohorts[i], prior) for i in rows])
-    cb, (scale, weight, outlier) = logistic(np.c_[z, shrunk], y[rows], 1.0, offset[rows] - pooled)
-    return TriageConfig(bias=stage1.bias, weights=stage1.weights, cohort_bias=round(cb, 4),
-                        trajectory_scale=round(float(scale), 4), cohort_weight=round(float(weight), 4),
-                        outlier_weight=round(float(outlier), 4), cohort_prior=prior, source=source)
+    z = X @ w + bias
+    task = _fit_stage(data.cohorts, "task", z, y, offset - pooled, prior)
+    hidden = cohort_evidence([msgspec.structs.replace(member_of(r), task_key="") for r in data.reports])
+    request = _fit_stage(hidden, "request", z, y, offset - pooled, prior)
+    return msgspec.structs.replace(stage1, task_stage=task or request or CohortStage(),
+                                   request_stage=request or task or CohortStage())
+
+
+def _fit_stage(cohorts: Sequence[CohortEvidence], basis: str, z: np.ndarray, y: np.ndarray,
+               offset: np.ndarray, prior: float) -> CohortStage | None:
+    """The cohort stage on the rows whose peers are of ``basis``; None if there are too few."""
+    rows = [i for i, c in enumerate(cohorts) if c.basis == basis]
+    if len(rows) < 10 or len({y[i] for i in rows}) < 2:
+        return None
+    shrunk = np.array([_shrunk(cohorts[i], prior) for i in rows])
+    cb, (scale, disagreement, outlying) = logistic(np.c_[z[rows], shrunk], y[rows], 1.0, offset[rows])
+    return CohortStage(bias=round(cb, 4), scale=round(float(scale), 4), disagreement=round(float(disagreement), 4),
+                       outlying=round(float(outlying), 4))
 
 
 def stratum_offsets(data: Labelled) -> tuple[np.ndarray, float]:

@@ -9,8 +9,9 @@ Two parts, each a logistic over named, readable pieces of evidence:
 - the **cohort part** needs the fleet (``detectors/cohort.py``): the share of a trajectory's peers
   (runs of the same task or request) that ended with different state-changing actions, and how much
   less it agrees than its cohort's average member, shrunk when peers are few. The combined score
-  is ``sigmoid(cohort_bias + trajectory_scale * z + (cohort_weight * disagreement + outlier_weight
-  * outlying) * peers / (peers + cohort_prior))`` with ``z`` the logit of the
+  is ``sigmoid(stage.bias + stage.scale * z + (stage.disagreement * disagreement + stage.outlying
+  * outlying) * peers / (peers + cohort_prior))``, one stage for task peers and one for request
+  peers (looser cohorts earn less trust), with ``z`` the logit of the
   trajectory score (so the sampling SQL computes it from the stored score alone), and it is the
   trajectory score itself when there are no peers.
 
@@ -37,14 +38,21 @@ from detectors.quality import category_counts
 ESCALATION: Final = "interaction.disengagement.escalation"
 
 
+class CohortStage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How much one kind of cohort (task peers, or request peers) moves the trajectory logit."""
+
+    bias: float = 0.0
+    scale: float = 1.0  # on the trajectory logit
+    disagreement: float = 0.0  # per unit of disagreement (share of peers that ended differently)
+    outlying: float = 0.0  # per unit of `outlying` (agreeing less than the cohort's average member)
+
+
 class TriageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bias: float = -1.0
     weights: dict[str, float] = {}  # evidence name -> weight per unit of its value (see evidence_values)
-    cohort_bias: float = 0.0
-    trajectory_scale: float = 1.0
-    cohort_weight: float = 0.0  # per unit of disagreement (share of peers that ended differently)
-    outlier_weight: float = 0.0  # per unit of `outlying` (agreeing less than the cohort's average)
     cohort_prior: float = 1.0  # peers / (peers + prior): one peer counts half
+    task_stage: CohortStage = CohortStage()  # peers by task key
+    request_stage: CohortStage = CohortStage()  # peers by request key (no task key): looser cohorts
     source: str = ""  # how this configuration was made
 
 
@@ -62,11 +70,11 @@ def load_config(path: str | Path) -> TriageConfig:
 def dump_config(config: TriageConfig) -> str:
     lines = [f"# {line}" for line in config.source.splitlines()] if config.source else []
     lines += [f"source = {_quote(config.source)}"] if config.source else []
-    for name in ("bias", "cohort_bias", "trajectory_scale", "cohort_weight", "outlier_weight", "cohort_prior"):
-        lines.append(f"{name} = {getattr(config, name)!r}")
-    lines.append("")
-    lines.append("[weights]")
+    lines += [f"bias = {config.bias!r}", f"cohort_prior = {config.cohort_prior!r}", "", "[weights]"]
     lines += [f"{_quote(name)} = {weight!r}" for name, weight in sorted(config.weights.items())]
+    for name in ("task_stage", "request_stage"):
+        stage = getattr(config, name)
+        lines += ["", f"[{name}]"] + [f"{field} = {getattr(stage, field)!r}" for field in stage.__struct_fields__]
     return "\n".join(lines) + "\n"
 
 
@@ -119,14 +127,19 @@ def triage_score(parts: dict[str, float], config: TriageConfig | None = None) ->
     return sigmoid(trajectory_logit(parts, config))
 
 
+def stage_of(cohort: CohortEvidence, config: TriageConfig) -> CohortStage:
+    return config.task_stage if cohort.basis == "task" else config.request_stage
+
+
 def cohort_contribution(cohort: CohortEvidence, config: TriageConfig | None = None) -> float | None:
     """The cohort's term of the combined logit; None without peers."""
     config = config or packaged_config()
     disagreement, outlying = cohort.disagreement, cohort.outlying
     if disagreement is None or outlying is None:
         return None
+    stage = stage_of(cohort, config)
     shrink = cohort.peers / (cohort.peers + config.cohort_prior)
-    return (config.cohort_weight * disagreement + config.outlier_weight * outlying) * shrink
+    return (stage.disagreement * disagreement + stage.outlying * outlying) * shrink
 
 
 def sigmoid(logit: float) -> float:
@@ -140,8 +153,9 @@ def combined_from_trajectory_score(trajectory_score: float, cohort: CohortEviden
     term = cohort_contribution(cohort, config)
     if term is None:
         return trajectory_score
+    stage = stage_of(cohort, config)
     p = min(max(trajectory_score, 1e-6), 1 - 1e-6)
-    return sigmoid(config.cohort_bias + config.trajectory_scale * math.log(p / (1 - p)) + term)
+    return sigmoid(stage.bias + stage.scale * math.log(p / (1 - p)) + term)
 
 
 def cohort_reason(cohort: CohortEvidence, config: TriageConfig | None = None) -> str:

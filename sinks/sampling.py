@@ -31,20 +31,24 @@ Row = dict[str, Any]
 
 
 class CohortWeights(msgspec.Struct, frozen=True, kw_only=True):
-    """The cohort stage of detectors/triage.py's TriageConfig, as query parameters."""
+    """The cohort stages of detectors/triage.py's TriageConfig, as query parameters."""
 
-    cohort_bias: float
-    trajectory_scale: float
-    cohort_weight: float
-    outlier_weight: float
+    task_bias: float
+    task_scale: float
+    task_disagreement: float
+    task_outlying: float
+    request_bias: float
+    request_scale: float
+    request_disagreement: float
+    request_outlying: float
     cohort_prior: float
 
 
 def cohort_weights(config: Any = None) -> CohortWeights:
     config = config or packaged_config()
-    return CohortWeights(cohort_bias=config.cohort_bias, trajectory_scale=config.trajectory_scale,
-                         cohort_weight=config.cohort_weight, outlier_weight=config.outlier_weight,
-                         cohort_prior=config.cohort_prior)
+    stages = {f"{basis}_{field}": getattr(getattr(config, f"{basis}_stage"), field)
+              for basis in ("task", "request") for field in ("bias", "scale", "disagreement", "outlying")}
+    return CohortWeights(**stages, cohort_prior=config.cohort_prior)
 
 
 def scored_source(selection: Selection, database: str, weights: CohortWeights) -> tuple[str, dict[str, Any]]:
@@ -80,10 +84,13 @@ def scored_source(selection: Selection, database: str, weights: CohortWeights) -
     )
     disagreement = "(1 - agreeing / peers)"
     outlying = "(pairs_agreeing / ((peers + 1) * peers) - agreeing / peers)"
+    def stage(field: str) -> str:  # the task stage's parameter for task peers, else the request stage's
+        return f"if(basis = 'task', {{task_{field}:Float64}}, {{request_{field}:Float64}})"
+
     combined = (
-        f"if(peers = 0, toFloat64(triage_score), round(1 / (1 + exp(-({{cohort_bias:Float64}} "
-        f"+ {{trajectory_scale:Float64}} * log({t} / (1 - {t})) + ({{cohort_weight:Float64}} * {disagreement} "
-        f"+ {{outlier_weight:Float64}} * {outlying}) * peers / (peers + {{cohort_prior:Float64}})))), 4))"
+        f"if(peers = 0, toFloat64(triage_score), round(1 / (1 + exp(-({stage('bias')} "
+        f"+ {stage('scale')} * log({t} / (1 - {t})) + ({stage('disagreement')} * {disagreement} "
+        f"+ {stage('outlying')} * {outlying}) * peers / (peers + {{cohort_prior:Float64}})))), 4))"
     )
     sql = f"(SELECT *, {combined} AS score FROM ({cohort}))"
     return sql, {**params, **msgspec.structs.asdict(weights)}

@@ -95,7 +95,8 @@ def test_tau_bench_runs_of_one_task_are_peers() -> None:
 
 
 def test_more_disagreement_ranks_higher_at_the_same_trajectory_score() -> None:
-    assert packaged_config().cohort_weight > 0  # the fitted default: disagreeing with peers is a lead
+    config = packaged_config()  # the fitted default: disagreeing with peers is a lead, more so for task peers
+    assert config.task_stage.disagreement > 0 and config.request_stage.disagreement > 0
     for score in (0.05, 0.5, 0.95):
         ranked = [combined_from_trajectory_score(score, CohortEvidence(basis="task", peers=3, agreeing=k))
                   for k in (3, 2, 1, 0)]

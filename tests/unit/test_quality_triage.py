@@ -9,7 +9,15 @@ import pytest
 from detectors.features import Features
 from detectors.quality import grade, quality_score
 from detectors.session import analyze
-from detectors.triage import TriageConfig, dump_config, evidence, evidence_values, load_config, triage_score
+from detectors.triage import (
+    CohortStage,
+    TriageConfig,
+    dump_config,
+    evidence,
+    evidence_values,
+    load_config,
+    triage_score,
+)
 from tests.builders import A, C, R, U, conv
 
 
@@ -57,8 +65,10 @@ def test_honoured_escalation_is_not_disengagement_evidence() -> None:
 
 
 def test_config_round_trips_through_toml(tmp_path) -> None:
-    config = TriageConfig(bias=-0.5, weights={"tool_errors": 0.25, "execution.failure": 0.1}, cohort_weight=3.0,
-                          cohort_bias=-2.0, trajectory_scale=0.8, source='signals calibrate "a b.json"\n4 trajectories')
+    config = TriageConfig(bias=-0.5, weights={"tool_errors": 0.25, "execution.failure": 0.1},
+                          task_stage=CohortStage(bias=-2.0, scale=0.8, disagreement=3.0, outlying=1.0),
+                          request_stage=CohortStage(bias=-1.0, scale=0.9, disagreement=1.5, outlying=0.5),
+                          source='signals calibrate "a b.json"\n4 trajectories')
     path = tmp_path / "triage.toml"
     path.write_text(dump_config(config))
     assert load_config(path) == config
