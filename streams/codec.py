@@ -10,7 +10,6 @@ topic (the worker, its events sink, replay) tells ticks from bad input the same 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -42,8 +41,8 @@ TICK_MESSAGE = Tick()
 
 _event_decoder = msgspec.json.Decoder(list[Event] | Event)
 _encoder = msgspec.json.Encoder()
-_state_encoder = msgspec.msgpack.Encoder()  # what session state and the sinks store events with
-_LONG_NUMBER = re.compile(rb"\d{19}")  # an integer of 19+ digits may not fit 64 bits
+_state_encoder = msgspec.msgpack.Encoder()  # what session state stores events with
+STORABLE_INTS = (-(1 << 63), (1 << 64) - 1)  # what msgpack (session state) can hold
 
 
 def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: int = 1 << 20) -> Decoded:
@@ -63,7 +62,7 @@ def decode(value: bytes | None, key: bytes | str | None = None, *, max_bytes: in
     except RecursionError:  # msgspec's decoder raises it for very deep nesting, e.g. [[[[...]]]]
         return Rejected(JSON, "JSON nested too deeply")
     events = decoded if isinstance(decoded, list) else [decoded]
-    return _check_seqs(events, isinstance(decoded, list)) or _check_storable(events, value) or _check_ids(events, key)
+    return _check_seqs(events, isinstance(decoded, list)) or _check_storable(events) or _check_ids(events, key)
 
 
 def is_tick(headers: Headers) -> bool:
@@ -95,17 +94,25 @@ def _check_seqs(events: list[Event], envelope: bool) -> Rejected | None:
     return None
 
 
-def _check_storable(events: list[Event], value: bytes) -> Rejected | None:
-    """An integer beyond 64 bits (in attributes, arguments, ...) cannot be stored in the session
-    state: reject it here rather than fail on every redelivery later. Checked only when the value
-    holds a long digit run, so ordinary messages pay one regex scan."""
-    if _LONG_NUMBER.search(value) is None:
-        return None
-    try:
-        _state_encoder.encode(events)
-    except OverflowError:
-        return Rejected(SCHEMA, "an integer outside [-2**63, 2**64 - 1] cannot be stored")
+def _check_storable(events: list[Event]) -> Rejected | None:
+    """An integer beyond 64 bits (``status_code``, or inside ``attributes`` / ``arguments``, the free
+    JSON fields) cannot be stored in the session state: reject it here rather than fail on every
+    redelivery later. Only events with free JSON are encoded to check."""
+    low, high = STORABLE_INTS
+    for event in events:
+        code = getattr(event, "status_code", None)
+        if code is not None and not low <= code <= high:
+            return _TOO_BIG
+        arguments = getattr(event, "arguments", None)
+        if event.attributes or arguments is not None:
+            try:
+                _state_encoder.encode((event.attributes, arguments))
+            except OverflowError:
+                return _TOO_BIG
     return None
+
+
+_TOO_BIG = Rejected(SCHEMA, "an integer outside [-2**63, 2**64 - 1] cannot be stored")
 
 
 def _utf8_problem(value: bytes) -> str:
