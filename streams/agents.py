@@ -19,14 +19,13 @@ signals not yet sent); the trajectory record always carries every signal.
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 import msgspec
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event
 
 from detectors.session import DEFAULT_ENGINE, Engine, Session
+from streams import faust_fixes
 from streams.codec import TICK_HEADERS, dlq_headers, encode_report, encode_signal, is_tick
 from streams.metrics import Metrics
 from streams.pipeline import Outcome, Pipeline, Rejection, Update
@@ -60,12 +59,12 @@ class TableStore:
         return Session(state.trajectory_id, engine=self.engine, state=state)
 
     def save(self, key: bytes, session: Session, origin: Any) -> None:
-        _current_event.set(weakref.ref(origin))
+        faust_fixes.set_current_event(origin)
         self.table[key] = self.engine.encode_state(session.state)  # reassign: changelogged
 
     def drop(self, key: bytes, origin: Any) -> None:
         if key in self.table:
-            _current_event.set(weakref.ref(origin))
+            faust_fixes.set_current_event(origin)
             del self.table[key]
 
     def briefs(self) -> Any:

@@ -43,7 +43,8 @@ def parse_bound(text: str) -> Bound:
 
 async def partitions_of(consumer: Any, topic: str, wanted: list[int] | None) -> list[TopicPartition]:
     # aiokafka's public partitions_for_topic only knows subscribed topics: ask the cluster itself
-    cluster = await consumer._client.fetch_all_metadata()
+    from streams.faust_fixes import all_metadata  # the private-API helpers live there
+    cluster = await all_metadata(consumer)
     available = sorted(cluster.partitions_for_topic(topic) or ())
     if not available:
         raise CliError(f"an existing topic {topic!r}", "no such topic", "check --topic-events / SIGNALS_TOPIC_EVENTS")

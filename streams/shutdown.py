@@ -89,7 +89,7 @@ class Shutdown:
         self.highwaters = faust_fixes.highwaters(getattr(self.app, "_consumer", None))
         # Faust's wait for in-flight acks ends here (seconds on the event loop clock, see faust_fixes)
         faust_fixes.set_wait_deadline(self.app, min(self.timeout_s / 2, max(self.timeout_s - 10, 1.0)))
-        self._watchdog = threading.Timer(max(0.1, self.timeout_s - 0.5), self.timed_out)
+        self._watchdog = threading.Timer(max(0.1, self.timeout_s - 1.0), self.timed_out)
         self._watchdog.daemon = True
         self._watchdog.start()
         log.warning("%s: stopping (at most %.0fs): no new messages; finishing or abandoning the batch in hand",
@@ -105,8 +105,7 @@ class Shutdown:
     def force(self, why: str, code: int) -> None:
         """End the process now (from any thread), after the report and closing the ports."""
         self.report(ended=f"ended by force ({why})")
-        self.release()
-        logging.shutdown()
+        logging.shutdown()  # the process exit closes every socket: the ports are free at once
         sys.stdout.flush()
         sys.stderr.flush()
         self._exit(code)

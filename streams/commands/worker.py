@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streams.commands.flags import add_settings_flags, settings_from_args
+from streams.commands.flags import add_settings_flags, checked_engine, settings_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run until stopped; the exit code says how it ended (streams/shutdown.py, README "Exit codes")."""
     settings = settings_from_args(args)
+    checked_engine(settings)  # an unreadable triage config stops here, with what to fix
     print(json.dumps({"signals worker": settings.masked()}, indent=1), flush=True)
     _use_uvloop()
     # Faust is imported only when a worker really starts
@@ -50,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from streams.sink_agent import register_sink
     from streams.web import register_web
     app = build_app(settings, extensions=[register_sink, register_web])
+    if settings.store.startswith("rocksdb"):  # a persistent store: is it still a cache of THIS Kafka?
+        from streams.local_store import CLUSTER_FILE, reconcile
+        changelogs = {table.name: table.changelog_topic.get_topic_name() for table in app.tables.values()}
+        asyncio.run(reconcile(Path(app.conf.tabledir), Path(settings.data_dir) / "faust" / CLUSTER_FILE,
+                              client_options(settings), changelogs))
     shutdown = stop.Shutdown(app, settings.shutdown_timeout_s)
     try:
         shutdown.closers.append(app.ingest.metrics.serve(settings.metrics_port))

@@ -179,23 +179,20 @@ def test_sigterm_during_a_clickhouse_outage_exits_zero_and_a_restart_writes_the_
 
 def test_sigterm_during_a_broker_outage_exits_within_the_bound_and_a_restart_lands_everything_once(
         own_broker, stream_names, tmp_path) -> None:  # noqa: F811 - the fixture
-    data = workload(120, "brdown")
+    data = workload(400, "brdown")
     kafka = own_broker.url
     argv = worker_argv(kafka, stream_names, tmp_path / "data", *sink_flags(tmp_path), "--session-timeout=10")
     logs = [open(tmp_path / f"worker-{i}.log", "wb") for i in range(2)]  # noqa: SIM115 - closed below
     try:
+        produce_in_background(kafka, stream_names["topic_events"], data, rate=0).join(timeout=120)
         first = subprocess.Popen(argv, cwd=REPO, stdout=logs[0], stderr=subprocess.STDOUT)
-        wait_joined(kafka, stream_names)
-        producer = produce_in_background(kafka, stream_names["topic_events"], data, rate=100)
         read_topic(kafka, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 10)
-        own_broker.stop()
-        assert producer.is_alive(), "the broker must stop mid-stream"
+        own_broker.stop()  # mid-backlog: batches in hand, records to publish, offsets to commit
         code, seconds = signal_and_time(first)  # no broker to commit to or to leave the group on
         assert code in (EXIT_OK, EXIT_TIMEOUT)
         assert seconds < BOUND_S
         report_line(log_of(tmp_path, 0))
         own_broker.start()
-        producer.join(timeout=90)
         second = subprocess.Popen(argv, cwd=REPO, stdout=logs[1], stderr=subprocess.STDOUT)
         wait_for(lambda: committed_to_end(kafka, stream_names, "topic_events", "topic_trajectories"), 120,
                  "the restarted worker to process and commit everything")
