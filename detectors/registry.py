@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detectors.base import Detector
 from detectors.environment.exhaustion import ExhaustionDetector
+from detectors.execution.consistency import ConsistencyDetector
 from detectors.execution.failure import FailureDetector
 from detectors.execution.loops import LoopDetector
 from detectors.interaction.disengagement import Disengagement
@@ -19,4 +20,5 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
     FailureDetector(),
     LoopDetector(),
     ExhaustionDetector(),
+    ConsistencyDetector(),  # extension of the taxonomy (execution.consistency.*), after the paper's 25
 )

@@ -26,3 +26,10 @@ def is_mutating(tool: str) -> bool:
 def is_handoff(tool: str) -> bool:
     name = tool.lower()
     return any(word in name for word in _lexicon()[1])
+
+
+@cache
+def tool_verb(tool: str) -> str:
+    """The lowercased leading word of a tool name: ``cancel_reservation`` -> ``cancel``."""
+    words = [w for w in _SPLIT.split(tool) if w]
+    return words[0].lower() if words else ""

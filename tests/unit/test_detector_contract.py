@@ -26,6 +26,9 @@ CONVERSATIONS: list[list[Event]] = [
          A("I need your dates."), U("That's not what I asked, just the weather"), Fb(0.0)),
     conv("talk", *[s for i in range(8) for s in (U(f"explain topic {i % 3} again please"), A("It is like so."))],
          U("I NEED TO TALK TO A HUMAN RIGHT NOW!!"), U("forget it, i give up")),
+    conv("consent", U("cancel my booking ZFA04Y"), A("I can cancel ZFA04Y. Shall I proceed?"), U("what is the refund?"),
+         C("cancel_reservation", {"reservation_id": "ZFA04Y"}, call_id="x"), R('{"status": "cancelled"}', call_id="x"),
+         A("Anything else?"), End()),
     conv("bare", R("HTTP 429: too many requests"), R("Invalid JSON at line 1"), R('{"timeout": 30}'), R("")),
 ]
 IDS = [type(d).__name__ for d in DEFAULT_DETECTORS]
