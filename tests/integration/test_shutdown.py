@@ -90,6 +90,22 @@ def test_sigterm_while_idle_exits_zero_at_once_and_says_what_it_committed(
     print(f"\nidle SIGTERM -> exit in {seconds:.1f}s")
 
 
+@pytest.mark.parametrize("run", range(3))
+def test_sigterm_as_the_last_records_appear_exits_every_time(
+        kafka_url, stream_names, start_worker, tmp_path, run) -> None:
+    """The short sample of bench/shutdown_loop.py (issue 15's report: a drained backlog, SIGTERM the
+    moment the last final record appears, while the last batches' acks and commits are in flight)."""
+    data = workload(300, f"last{run}")
+    produce_in_background(kafka_url, stream_names["topic_events"], data, rate=0).join(timeout=120)
+    worker = start_worker(*sink_flags(tmp_path))
+    read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= len(data))
+    code, seconds = signal_and_time(worker)
+    assert code == EXIT_OK
+    assert seconds < BOUND_S
+    assert "stopped cleanly" in report_line(log_of(tmp_path, 0))
+    print(f"\nSIGTERM as the last records appear (run {run}) -> exit in {seconds:.1f}s")
+
+
 def test_sigterm_mid_batch_under_a_backlog_then_a_restart_lands_everything_once(
         kafka_url, stream_names, start_worker, tmp_path) -> None:
     data = workload(400, "backlog")

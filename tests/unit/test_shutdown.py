@@ -53,3 +53,14 @@ def test_exit_codes_are_distinct() -> None:
     codes = [stop.EXIT_OK, stop.EXIT_CRASHED, stop.EXIT_USAGE, stop.EXIT_PORT_IN_USE, stop.EXIT_INCOMPATIBLE,
              stop.EXIT_TIMEOUT, stop.EXIT_INTERRUPTED]
     assert len(set(codes)) == len(codes) and stop.EXIT_OK == 0
+
+
+def test_a_store_from_another_cluster_or_past_its_changelog_is_a_mismatch() -> None:
+    from streams.local_store import mismatch
+
+    persisted = {("sessions", 0): 14, ("sessions", 1): 3}
+    assert mismatch("A", "A", persisted, {("sessions", 0): 15, ("sessions", 1): 4}) is None
+    assert mismatch(None, "A", {}, {}) is None  # first start
+    assert "cluster A" in (mismatch("A", "B", persisted, {("sessions", 0): 15, ("sessions", 1): 4}) or "")
+    found = mismatch(None, "B", persisted, {("sessions", 0): 0})  # a fresh cluster: empty changelog
+    assert found == "table sessions partition 0 applied changelog offset 14, but the changelog ends at 0"
