@@ -23,7 +23,7 @@ stable dotted names. Label-free: nothing here reads a reward, a task's ground tr
   the same verb (``find_user_id_by_email`` failing, then ``find_user_id_by_name_zip`` working).
 
 Not every type is on by default: ``DEFAULT_ENABLED`` holds the ones that held on the dev data
-(bench/bench_evidence.py measures each; README "Consistency evidence" has the figures).
+(bench/bench_evidence.py measures each; docs/consistency.md has the figures).
 """
 
 from __future__ import annotations
