@@ -33,7 +33,7 @@ from tests.integration.conftest import final_records, read_topic, worker_argv  #
 from tests.integration.faults import produce_in_background, wait_joined, workload  # noqa: E402
 
 
-def one_run(kafka: str, count: int, *, sink: bool, warmup: bool, hang_after: float, keep: Path, at: float,
+def one_run(kafka: str, count: int, *, sink: bool, warmup: str | None, hang_after: float, keep: Path, at: float,
             loglevel: str, store: str, long: bool) -> tuple[str, float, int]:
     tag = uuid.uuid4().hex[:10]
     names = {"app_id": f"sd-{tag}", "topic_events": f"sdev-{tag}", "topic_signals": f"sdsig-{tag}",
@@ -46,9 +46,12 @@ def one_run(kafka: str, count: int, *, sink: bool, warmup: bool, hang_after: flo
         if warmup:
             first = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_joined(kafka, names)
-            first.send_signal(signal.SIGTERM)
+            first.send_signal(signal.SIGKILL if warmup == "kill" else signal.SIGTERM)
             first.wait(timeout=120)
+            stopped = time.monotonic()
         produce_in_background(kafka, names["topic_events"], data, rate=0).join(timeout=600)
+        if warmup:  # the report: the second worker started 10 s after the first stopped
+            time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
         log_path = keep / f"{names['app_id']}.log"
         with open(log_path, "wb") as log:
             worker = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -77,7 +80,9 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="the fault tests' 5-10 event trajectories instead of "
                         "bench_streaming's 20-event ones (2,000 -> 42k messages, like the report's backlog)")
     parser.add_argument("--no-sink", action="store_true", help="worker without the ClickHouse sink")
-    parser.add_argument("--warmup", action="store_true", help="start and stop a first worker of the group before")
+    parser.add_argument("--warmup", choices=["term", "kill"], default=None,
+                        help="start a first worker of the group and stop it (SIGTERM, or SIGKILL: it stays a "
+                        "member until its session times out, so the group rebalances mid-drain) 10 s before")
     parser.add_argument("--hang-after", type=float, default=60.0, help="seconds after SIGTERM that count as a hang")
     parser.add_argument("--at", default="1.0", help="SIGTERM once this share of final records is out; "
                         "a comma list cycles over the runs (e.g. 0.5,0.9,1.0: mid-drain, backlog in the sinks)")

@@ -1,4 +1,5 @@
-"""Fixes for faust-streaming 0.15.3's consumer bookkeeping: input lost or commits crawling after a rebalance.
+"""Fixes for faust-streaming 0.15.3's consumer bookkeeping: input lost or commits crawling after a rebalance,
+and a stop that could wait forever.
 
 Found by the two-worker takeover fault test (about one run in ten lost input) and the SIGKILL restart
 test (commits crawling for 30-100 s in about one restart in four); diagnosed with per-message traces
@@ -29,6 +30,14 @@ them again from the committed offset. Four defects break that:
    committed offsets, then resumes again: records delivered in between are emptied out of the
    queue after the seek that would have fetched them again. Fix: empty the queues only when the
    flow was actually suspended (a rebalance suspends and empties them anyway).
+
+5. ``Consumer.wait_empty`` (before a rebalance and when the worker stops) waits, with no time limit,
+   until every message a stream has taken is acked or garbage collected; one message that something
+   still holds and will never ack (see RELIABILITY.md "Stopping") keeps a stopping worker alive
+   forever, holding its ports, until a supervisor kills it. Fix: when the worker is stopping
+   (``set_wait_deadline``, streams/shutdown.py) the wait ends at a deadline and what is still in hand
+   stays uncommitted. A rebalance still waits as before (a deadline there would let two members
+   process the same partition).
 
 ``apply()`` patches ``faust.transport.consumer.Consumer`` and ``mode.utils.queues.FlowControlEvent``
 once; ``create_app`` calls it. The patches replace private methods of these exact versions, which
