@@ -28,7 +28,7 @@ from detectors.session import DEFAULT_ENGINE, Engine, Session
 from streams import faust_fixes
 from streams.codec import TICK_HEADERS, dlq_headers, encode_report, encode_signal, is_tick
 from streams.metrics import Metrics
-from streams.pipeline import Outcome, Pipeline, Rejection, Update
+from streams.pipeline import Outcome, Pipeline, Rejection, Update, engine_for
 from streams.settings import Settings
 from streams.topics import Topics, declare
 
@@ -156,7 +156,7 @@ class Ingest:
 
 def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metrics | None = None) -> Ingest:
     table = app.Table("sessions", partitions=settings.partitions, key_type=bytes, value_type=bytes)
-    ingest = Ingest(app, topics, table, settings, metrics or Metrics())
+    ingest = Ingest(app, topics, table, settings, metrics or Metrics(), engine_for(settings.triage_config))
     app.ingest = ingest
 
     @app.agent(topics.events, name="ingest")

@@ -5,7 +5,7 @@ stream queues, wait for the messages in hand, commit, stop the agents, leave the
 flush the producer), with two bounds that Faust does not have:
 
 - Faust's wait for every delivered message to be acked (``Consumer.wait_empty``) gives up at
-  ``wait_deadline``, half of ``SIGNALS_SHUTDOWN_TIMEOUT_S`` at most: what is not done by then is
+  ``wait_deadline``, half of ``SIGNALS_SHUTDOWN_TIMEOUT_S``: what is not done by then is
   left uncommitted (the next owner of the partition reads it again; sinks are idempotent);
 - a watchdog thread ends the process ``SIGNALS_SHUTDOWN_TIMEOUT_S`` after the signal whatever the
   event loop is doing (a broker that does not answer the final commit or the LeaveGroup), with
@@ -88,7 +88,7 @@ class Shutdown:
             self.started_at, self.reason = self._clock(), reason
         self.highwaters = faust_fixes.highwaters(getattr(self.app, "_consumer", None))
         # Faust's wait for in-flight acks ends here (seconds on the event loop clock, see faust_fixes)
-        faust_fixes.set_wait_deadline(self.app, min(self.timeout_s / 2, max(self.timeout_s - 10, 1.0)))
+        faust_fixes.set_wait_deadline(self.app, self.timeout_s / 2)
         self._watchdog = threading.Timer(max(0.1, self.timeout_s - 1.0), self.timed_out)
         self._watchdog.daemon = True
         self._watchdog.start()

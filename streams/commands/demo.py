@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     paths = args.paths or default_paths()
     trajectories = read_all(paths)
     settings = settings_from_args(args)
+    checked_engine(settings)  # a bad triage config is a usage error, before any broker or database starts
     kafka = not args.in_process and (broker_up(settings) or shutil.which("java") is not None)
     started = time.perf_counter()
     if kafka:

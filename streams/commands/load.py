@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    engine = checked_engine(settings)  # a bad config is a usage error, before any database is opened
     client, database = open_direct(settings)
     sink = Sink(lambda: client, database, redact_content=settings.redact_content)
     start = time.perf_counter()
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         migrate(client, database)  # idempotent: `load` works on a fresh database
         trajectories = (t for path in args.paths for t in read_trajectories(path))
         count, signals = load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version,
-                                                       engine=checked_engine(settings)))
+                                                       engine=engine))
     except AdapterError as error:
         raise CliError("trajectory files in a supported format", str(error), "see `signals analyze --help`") from error
     except SinkUnavailable as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from pathlib import Path
 
 from streams.cli import main
 from tests.conftest import chdb_dsn
@@ -36,7 +37,7 @@ def test_sampled_cohorts_and_scores_equal_the_offline_analysis(capsys) -> None:
 
 
 def test_without_task_keys_the_request_key_finds_peers(tmp_path, capsys) -> None:
-    records = json.loads(open(FIXTURE).read())
+    records = json.loads(Path(FIXTURE).read_text())
     opaque = [{**r, "task_id": uuid.uuid4().hex[:8]} for r in records]  # live traffic: no task key
     path = tmp_path / "opaque.json"
     path.write_text(json.dumps(opaque))

@@ -30,7 +30,7 @@ def test_migrate_is_idempotent_and_recorded(ch):
     again = migrate(client, db)
     assert [(v, applied) for v, _, applied in again] == [(1, False), (2, False), (3, False)]
     assert count(client, f"SELECT count() FROM {db}.schema_migrations FINAL") == 3
-    for version, _, path in migration_files():  # re-applying every statement changes nothing either
+    for _version, _, path in migration_files():  # re-applying every statement changes nothing either
         for statement in statements(path.read_text(), db):
             client.command(statement)
     assert migrate(client, db)[-1] == (3, "cohort", False)
