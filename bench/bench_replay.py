@@ -27,12 +27,12 @@ from bench_streaming import end_to_end, trajectories
 from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.sink import Sink
-from streams.commands.produce import produce
-from streams.replay_kafka import Request, run_replay
-from streams.replay_output import ClickHouseOutput, TopicOutput
-from streams.replay_range import Bound
+from streams.cli.commands.produce import produce
+from streams.kafka import client_options, ensure_topics
+from streams.replay.kafka import Request, run_replay
+from streams.replay.output import ClickHouseOutput, TopicOutput
+from streams.replay.range import Bound
 from streams.settings import Settings
-from streams.topics import client_options, ensure_topics
 
 WHOLE = Request(Bound("beginning"), Bound("end"), "2.0.0")
 

@@ -84,7 +84,7 @@ async def one_size(kafka: str, count: int, per: int) -> None:
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         data = Path(tmp)
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
-        argv = [sys.executable, "-m", "streams.commands.worker", f"--kafka={kafka}", "--store=rocksdb://",
+        argv = [sys.executable, "-m", "streams.cli.commands.worker", f"--kafka={kafka}", "--store=rocksdb://",
                 f"--data-dir={data}", "--sink=false", "--web-port=0", "--metrics-port=0",
                 "--idle-close=1000000", *flags]
         with open(data / "worker.log", "wb") as log:

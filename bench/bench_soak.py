@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.builders
 
 from detectors.adapters import Trajectory
-from streams.commands.produce import produce
+from streams.cli.commands.produce import produce
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 
@@ -97,7 +97,7 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
 
 def start_worker(kafka: str, names: dict[str, str], data: Path, store: str, sink: bool) -> subprocess.Popen[bytes]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
-    argv = [sys.executable, "-m", "streams.commands.worker", f"--kafka={kafka}", f"--store={store}",
+    argv = [sys.executable, "-m", "streams.cli.commands.worker", f"--kafka={kafka}", f"--store={store}",
             f"--data-dir={data}", f"--clickhouse=chdb://{data / 'ch'}", "--web-port=0", "--metrics-port=0",
             "--idle-close=30", f"--sink={str(sink).lower()}", *flags]
     log = open(data / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker

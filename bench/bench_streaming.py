@@ -26,8 +26,8 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.builders
 
 from detectors.adapters import Trajectory
+from streams.cli.commands.produce import produce
 from streams.codec import decode
-from streams.commands.produce import produce
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 
@@ -72,7 +72,7 @@ async def consume_all(kafka: str, topic: str, expected: int, *, decoded: bool) -
 
 def start_worker(kafka: str, names: dict[str, str], data: str, *extra: str) -> subprocess.Popen[bytes]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
-    argv = [sys.executable, "-m", "streams.commands.worker", f"--kafka={kafka}", "--store=memory://",
+    argv = [sys.executable, "-m", "streams.cli.commands.worker", f"--kafka={kafka}", "--store=memory://",
             f"--data-dir={data}", "--web-port=0", "--metrics-port=0", *flags, *extra]
     log = open(Path(tempfile.gettempdir()) / f"{names['app_id']}-worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
     return subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

@@ -2,8 +2,8 @@
 
 Every path runs it, so the same input gives the same records (and ClickHouse rows) whatever the
 path; the adapters only do I/O:
-- ``streams/agents.py``: the Faust worker (a changelogged table as the ``Store``, sends, metrics);
-- ``streams/replay.py``: offset ranges of the input topic (whole sessions, records on close);
+- ``streams/worker/agents.py``: the Faust worker (a changelogged table as the ``Store``, sends, metrics);
+- ``streams/replay/__init__.py``: offset ranges of the input topic (whole sessions, records on close);
 - ``from_files``: `signals analyze`, `load` and `demo --in-process` (each file trajectory ended
   exactly as `signals produce` ends it, see ``ended``).
 

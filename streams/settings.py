@@ -3,7 +3,7 @@
 ``Settings.from_env(overrides)`` reads ``SIGNALS_*`` variables (defaults below), then applies
 ``overrides`` (CLI flags; ``None`` means "not given"). Secrets never appear in ``masked()``.
 Everything else (``sinks/`` included) takes these values as arguments; the CLI's flags are made
-from the fields (``streams/commands/flags.py``), each naming its variable and default in --help.
+from the fields (``streams/cli/commands/flags.py``), each naming its variable and default in --help.
 """
 
 from __future__ import annotations

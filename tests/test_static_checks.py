@@ -30,9 +30,25 @@ import re  # noqa: E402
 LAYERED = ("detectors", "streams", "sinks")
 ENVIRONMENT_OWNER = {"streams/settings.py"}
 CLICKHOUSE_OWNER = {"sinks/client.py"}
-# The Faust worker: the app, its agents and topics, the web view, the patches, the worker command.
-FAUST_OWNERS = {"streams/app.py", "streams/agents.py", "streams/sink_agent.py", "streams/topics.py",
-                "streams/web.py", "streams/faust_fixes.py", "streams/commands/worker.py"}
+# The Faust worker package, and the worker command that starts it.
+FAUST_PACKAGE = "streams/worker/"
+FAUST_OWNERS = {"streams/cli/commands/worker.py"}
+# Packages by role: what each may not import. The shared core (streams/*.py) imports none of them.
+ROLE_PACKAGES = ("streams.worker", "streams.replay", "streams.cli")
+NOT_IMPORTED_BY = {"streams/worker/": ("streams.replay", "streams.cli"), "streams/replay/": ("streams.cli",)}
+
+
+def faust_owner(path: str) -> bool:
+    return path.startswith(FAUST_PACKAGE) or path in FAUST_OWNERS
+
+
+def forbidden_imports(path: str) -> tuple[str, ...]:
+    """The role packages that the module at ``path`` must not import."""
+    if path.startswith("streams/") and path.count("/") == 1:  # the shared core
+        return ROLE_PACKAGES
+    return next((banned for prefix, banned in NOT_IMPORTED_BY.items() if path.startswith(prefix)), ())
+
+
 SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+INTO\b|\b(?:CREATE|ALTER|DROP)\s+(?:TABLE|DATABASE|VIEW)\b")
 
 
@@ -64,8 +80,11 @@ def violations(source: str, path: str) -> list[str]:
             top = module.split(".")[0]
             if top == "clickhouse_connect" and path not in CLICKHOUSE_OWNER:
                 out.append(f"{where}: clickhouse_connect outside {sorted(CLICKHOUSE_OWNER)}")
-            if top in ("faust", "mode") and path not in FAUST_OWNERS:
+            if top in ("faust", "mode") and not faust_owner(path):
                 out.append(f"{where}: {top} outside the worker modules")
+            for banned in forbidden_imports(path):
+                if module == banned or module.startswith(banned + "."):
+                    out.append(f"{where}: {banned} imported by {path} (see docs/architecture.md, the tree)")
         if (isinstance(node, ast.ImportFrom) and node.module == "os" and path not in ENVIRONMENT_OWNER
                 and {"environ", "getenv", "putenv", "environb"} & {a.name for a in node.names}):
             out.append(f"{where}: the environment read outside {sorted(ENVIRONMENT_OWNER)}")
@@ -91,11 +110,21 @@ def test_layer_rules_catch_each_violation() -> None:
     bad = ('import os\nfrom os import environ\nimport faust\nfrom clickhouse_connect import get_client\n'
            'x = os.environ.get("A") or os.getenv("B")\nq = f"SELECT id FROM {db}.t"\n'
            'def f():\n    """SELECT a FROM b is fine in a docstring."""\n')
-    found = violations(bad, "streams/commands/stats.py")
+    found = violations(bad, "streams/cli/commands/stats.py")
     assert sorted(line.split(": ", 1)[1] for line in found) == sorted([
         "the environment read outside ['streams/settings.py']", "faust outside the worker modules",
         "clickhouse_connect outside ['sinks/client.py']", "os.environ outside ['streams/settings.py']",
         "os.getenv outside ['streams/settings.py']", "SQL outside sinks/"])
+    assert violations("import faust\nfrom mode import Service\n", "streams/worker/agents.py") == []
+    assert violations("import faust\n", "streams/replay/kafka.py") == [
+        "streams/replay/kafka.py:1: faust outside the worker modules"]
+    wrong_way = "from streams.worker.faust_fixes import all_metadata\nimport streams.cli.output\n"
+    assert [line.split(": ", 1)[1] for line in violations(wrong_way, "streams/pipeline.py")] == [
+        "streams.worker imported by streams/pipeline.py (see docs/architecture.md, the tree)",
+        "streams.cli imported by streams/pipeline.py (see docs/architecture.md, the tree)"]
+    assert [line.split(": ", 1)[1] for line in violations(wrong_way, "streams/replay/range.py")] == [
+        "streams.cli imported by streams/replay/range.py (see docs/architecture.md, the tree)"]
+    assert violations(wrong_way, "streams/cli/commands/replay.py") == []
     assert sorted(violations(bad.replace("import faust\n", ""), "streams/settings.py")) == [
         "streams/settings.py:3: clickhouse_connect outside ['sinks/client.py']",
         "streams/settings.py:5: SQL outside sinks/"]
@@ -153,3 +182,14 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycles() -> None:
     assert cycles(import_graph()) == []
     assert cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b", "a"]]
+
+
+def test_role_packages_declare_their_api() -> None:
+    import importlib
+
+    for name in ROLE_PACKAGES:
+        package = importlib.import_module(name)
+        assert (package.__doc__ or "").strip(), f"{name}: say what the package owns in its docstring"
+        assert package.__all__, f"{name}: declare the public API in __all__"
+        missing = [attr for attr in package.__all__ if getattr(package, attr, None) is None]
+        assert missing == [], f"{name}.__all__ names what it does not have: {missing}"

@@ -85,7 +85,7 @@ def stream_names() -> dict[str, str]:
 
 def worker_argv(kafka: str, names: dict[str, str], data_dir: Path, *extra: str) -> list[str]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
-    return [sys.executable, "-m", "streams.commands.worker", f"--kafka={kafka}", "--store=memory://",
+    return [sys.executable, "-m", "streams.cli.commands.worker", f"--kafka={kafka}", "--store=memory://",
             f"--data-dir={data_dir}", "--web-port=0", "--metrics-port=0", *flags, *extra]
 
 

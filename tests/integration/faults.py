@@ -31,8 +31,8 @@ from aiokafka.errors import KafkaError
 from detectors.adapters import Trajectory
 from detectors.model import TrajectoryReport
 from detectors.session import analyze
+from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
-from streams.commands.produce import produce, with_end
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 from tests.integration.conftest import REPO

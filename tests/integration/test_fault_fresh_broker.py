@@ -1,6 +1,6 @@
 """The Kafka broker is replaced by a fresh one; the worker restarts on its old data dir and carries on.
 
-Before streams/local_store.py the restarted worker died at startup with Faust's ConsistencyError
+Before streams/worker/local_store.py the restarted worker died at startup with Faust's ConsistencyError
 ("The persisted offset for changelog topic partition ... is higher than the last offset in that
 topic") on every start: its rocksdb store had applied changelog offsets the new cluster never had.
 """

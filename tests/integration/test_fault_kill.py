@@ -28,7 +28,7 @@ from tests.integration.faults import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 # Recovery after SIGKILL commits everything in ~10 s here (worker boot included); the bound leaves
-# room for a loaded CI machine. Before streams/faust_fixes.py, one restart in four crawled for
+# room for a loaded CI machine. Before streams/worker/faust_fixes.py, one restart in four crawled for
 # 30-100 s (one offset per commit, see RELIABILITY.md); this bound would catch that again.
 RECOVERY_BOUND_S = 60
 

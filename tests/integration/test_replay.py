@@ -13,14 +13,14 @@ import pytest
 from detectors.adapters import Trajectory
 from detectors.session import analyze
 from sinks.sink import Sink
+from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
-from streams.commands.produce import produce, with_end
-from streams.replay_kafka import Request, run_replay
-from streams.replay_output import ClickHouseOutput, TopicOutput
-from streams.replay_range import Bound
-from streams.replay_report import dry_run
+from streams.kafka import client_options, ensure_topics
+from streams.replay.kafka import Request, run_replay
+from streams.replay.output import ClickHouseOutput, TopicOutput
+from streams.replay.range import Bound
+from streams.replay.report import dry_run
 from streams.settings import Settings
-from streams.topics import client_options, ensure_topics
 from tests.integration.conftest import read_topic
 from tests.integration.test_clickhouse_support import ch  # noqa: F401 - the shared chDB fixture
 from tests.integration.test_stream_records import synthetic

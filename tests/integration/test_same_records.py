@@ -19,11 +19,11 @@ from detectors.model import TrajectoryReport
 from sinks.client import connect
 from sinks.sink import Sink
 from streams.cli import main
-from streams.commands.demo import free_port, stop, wait_for_worker, wait_landed
-from streams.output import report_to_dict
-from streams.replay_kafka import Request, run_replay
-from streams.replay_output import ClickHouseOutput, TopicOutput
-from streams.replay_range import Bound
+from streams.cli.commands.demo import free_port, stop, wait_for_worker, wait_landed
+from streams.cli.output import report_to_dict
+from streams.replay.kafka import Request, run_replay
+from streams.replay.output import ClickHouseOutput, TopicOutput
+from streams.replay.range import Bound
 from streams.settings import Settings
 from tests.builders import no_end_events
 from tests.conftest import chdb_dsn

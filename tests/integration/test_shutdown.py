@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.shutdown import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT_IN_USE, EXIT_TIMEOUT
+from streams.worker.shutdown import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT_IN_USE, EXIT_TIMEOUT
 from tests.integration.conftest import REPO, final_records, read_topic, worker_argv
 from tests.integration.faults import (
     VERSION,

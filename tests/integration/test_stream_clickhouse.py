@@ -17,7 +17,7 @@ import pytest
 from detectors.adapters import read_trajectories
 from detectors.session import analyze
 from sinks.gateway import post, worker_url
-from streams.commands.produce import produce, with_end
+from streams.cli.commands.produce import produce, with_end
 from streams.settings import Settings
 from tests.integration.conftest import final_records, read_topic
 

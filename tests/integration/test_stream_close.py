@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from detectors.session import analyze
 from streams.codec import encode_events, encode_report
+from streams.kafka import client_options, ensure_topics
 from streams.settings import Settings
-from streams.topics import client_options, ensure_topics
 from tests.builders import A, U, conv
 from tests.integration.conftest import final_records, read_topic
 

@@ -12,8 +12,8 @@ import pytest
 
 from detectors.adapters import Trajectory, read_trajectories
 from detectors.session import analyze
+from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
-from streams.commands.produce import produce, with_end
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 from tests.integration.conftest import REPO, final_records, read_topic

@@ -143,7 +143,7 @@ def test_evaluate_reports_slices_samples_intervals_and_ablation(tmp_path, capsys
 
 
 def test_load_and_the_worker_read_the_triage_config_and_refuse_a_bad_one(tmp_path, monkeypatch, capsys) -> None:
-    from streams.commands.flags import checked_engine
+    from streams.cli.commands.flags import checked_engine
     from streams.settings import Settings
 
     biased = tmp_path / "bias.toml"

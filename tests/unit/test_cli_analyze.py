@@ -12,7 +12,7 @@ import pytest
 
 from detectors.model import SIGNAL_TYPES, TrajectoryReport
 from streams.cli import main
-from streams.output import render_table, report_to_dict, top_signals
+from streams.cli.output import render_table, report_to_dict, top_signals
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 LEADING_KEYS = ["id", "quality", "quality_score", "triage_score", "signals", "counts"]

@@ -22,7 +22,7 @@ def test_produce_to_an_unreachable_broker(capsys) -> None:
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(monkeypatch, capsys) -> None:
-    import streams.commands.analyze as analyze_command
+    import streams.cli.commands.analyze as analyze_command
 
     def boom(args: object) -> int:
         raise RuntimeError("disk on fire")

@@ -1,4 +1,4 @@
-"""The consumer bookkeeping fixes (streams/faust_fixes.py) on a stand-in consumer: seeks, commits, acks.
+"""The consumer bookkeeping fixes (streams/worker/faust_fixes.py) on a stand-in consumer: seeks, commits, acks.
 
 The end-to-end evidence is the two-worker takeover and SIGKILL fault tests; these pin each rule.
 """
@@ -16,7 +16,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
-from streams import faust_fixes
+from streams.worker import faust_fixes
 
 EVENTS = "agent-events"
 CHANGELOG = "app-sessions-changelog"
@@ -235,8 +235,8 @@ def test_without_a_stop_the_wait_ends_when_the_last_message_is_acked() -> None:
 # -- the patches fail loudly -------------------------------------------------------------------------
 
 def test_create_app_installs_every_patch() -> None:
-    from streams.app import create_app
     from streams.settings import Settings
+    from streams.worker.app import create_app
 
     create_app(Settings(store="memory://", web_port=0))
     assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import urllib.request
 
-from streams.metrics import Metrics
+from streams.worker.metrics import Metrics
 
 
 def free_port() -> int:

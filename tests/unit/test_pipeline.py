@@ -1,6 +1,6 @@
 """streams.pipeline without a broker: batching, grouping, every close trigger, retention and the
 straggler after it, late events, duplicates, key-less messages, DLQ routing and rejected_total;
-and the worker's Faust adapter (streams.agents.Ingest) over fake Faust objects."""
+and the worker's Faust adapter (streams.worker.agents.Ingest) over fake Faust objects."""
 
 from __future__ import annotations
 
@@ -218,10 +218,10 @@ class FakeProducer:
 def test_the_worker_adapter_sends_dlq_signals_and_records_and_counts() -> None:
     from types import SimpleNamespace
 
-    from streams.agents import Ingest
-    from streams.metrics import Metrics
     from streams.settings import Settings
-    from streams.topics import Topics
+    from streams.worker.agents import Ingest
+    from streams.worker.metrics import Metrics
+    from streams.worker.topics import Topics
 
     producer = FakeProducer()
     app = SimpleNamespace(producer=producer)

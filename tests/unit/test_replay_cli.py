@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from streams.cli import build_parser
-from streams.commands.replay import clickhouse_output, parse_duration, parse_partitions
+from streams.cli.commands.replay import clickhouse_output, parse_duration, parse_partitions
 from streams.errors import CliError
-from streams.replay_checkpoint import Checkpoint, Range, checkpoint_key, default_path, load, save
-from streams.replay_range import Bound, parse_bound
+from streams.replay.checkpoint import Checkpoint, Range, checkpoint_key, default_path, load, save
+from streams.replay.range import Bound, parse_bound
 
 
 @pytest.mark.parametrize(("text", "bound"), [

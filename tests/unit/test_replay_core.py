@@ -11,8 +11,8 @@ import pytest
 from detectors.adapters import Trajectory, read_trajectories
 from detectors.model import Event, TrajectoryReport
 from detectors.session import analyze
+from streams.cli.commands.produce import chunks, with_end
 from streams.codec import Rejected, encode_events, encode_report
-from streams.commands.produce import chunks, with_end
 from streams.replay import Replayer
 from tests.builders import A, C, R, U, conv
 

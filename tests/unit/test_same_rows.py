@@ -17,10 +17,10 @@ import pytest
 
 from detectors.adapters import read_trajectories
 from sinks.sink import Sink
+from streams.cli.commands import load as load_command
+from streams.cli.commands.produce import chunks, with_end
 from streams.codec import encode_events
-from streams.commands import load as load_command
-from streams.commands.produce import chunks, with_end
-from streams.sink_agent import batch_events, newest_records
+from streams.worker.sink_agent import batch_events, newest_records
 from tests.builders import no_end_events
 
 V = "3.1.0"
@@ -78,10 +78,10 @@ class FakeProducer:
 
 def worker_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     """produce (envelopes of 2) -> the ingest agent -> the trajectories topic -> the sink agents."""
-    from streams.agents import Ingest
-    from streams.metrics import Metrics
     from streams.settings import Settings
-    from streams.topics import Topics
+    from streams.worker.agents import Ingest
+    from streams.worker.metrics import Metrics
+    from streams.worker.topics import Topics
 
     topic = SimpleNamespace(get_topic_name=lambda: "t")
     topics = Topics(events=topic, signals=SimpleNamespace(get_topic_name=lambda: "sig"),

@@ -57,7 +57,7 @@ def test_missing_password_file_is_a_cli_error(tmp_path) -> None:
 
 def test_every_flag_shows_its_environment_variable_and_default(capsys) -> None:
     from streams.cli import main
-    from streams.commands.flags import flag_of
+    from streams.cli.commands.flags import flag_of
     from streams.settings import env_name
 
     with pytest.raises(SystemExit):
@@ -72,7 +72,7 @@ def test_every_flag_shows_its_environment_variable_and_default(capsys) -> None:
 
 def test_every_clickhouse_command_reads_where_the_worker_writes(monkeypatch, tmp_path) -> None:
     from streams.cli import build_parser
-    from streams.commands.flags import settings_from_args
+    from streams.cli.commands.flags import settings_from_args
 
     monkeypatch.delenv("SIGNALS_CLICKHOUSE", raising=False)
     monkeypatch.setenv("SIGNALS_DATA_DIR", str(tmp_path / "state"))
@@ -89,7 +89,7 @@ def test_every_clickhouse_command_reads_where_the_worker_writes(monkeypatch, tmp
 
 
 def test_the_faust_tuning_and_topic_replication_come_from_settings() -> None:
-    from streams.app import create_app
+    from streams.worker.app import create_app
 
     env = {"SIGNALS_COMMIT_EVERY": "7", "SIGNALS_COMMIT_INTERVAL_S": "0.5", "SIGNALS_STREAM_BUFFER_MAXSIZE": "99",
            "SIGNALS_TABLE_CLEANUP_INTERVAL_S": "60", "SIGNALS_TOPIC_REPLICATION": "3", "SIGNALS_STORE": "memory://"}

@@ -1,4 +1,4 @@
-"""streams/shutdown.py without a broker: ports, the forced exit, the report line."""
+"""streams/worker/shutdown.py without a broker: ports, the forced exit, the report line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
-from streams import shutdown as stop
+from streams.worker import shutdown as stop
 
 
 def test_a_port_someone_listens_on_is_reported_with_the_variable_to_set() -> None:
@@ -56,7 +56,7 @@ def test_exit_codes_are_distinct() -> None:
 
 
 def test_a_store_from_another_cluster_or_past_its_changelog_is_a_mismatch() -> None:
-    from streams.local_store import mismatch
+    from streams.worker.local_store import mismatch
 
     persisted = {("sessions", 0): 14, ("sessions", 1): 3}
     assert mismatch("A", "A", persisted, {("sessions", 0): 15, ("sessions", 1): 4}) is None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
-from streams.sink_agent import SinkWriter, Warehouse, register_sink
+from streams.worker.sink_agent import SinkWriter, Warehouse, register_sink
 
 
 class FakeApp:

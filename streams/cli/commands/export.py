@@ -8,7 +8,7 @@ import sys
 from contextlib import nullcontext
 from typing import TextIO
 
-from streams.commands.sample import add_selection_args, run_query
+from streams.cli.commands.sample import add_selection_args, run_query
 from streams.errors import CliError
 
 

@@ -14,14 +14,14 @@ from typing import Any
 from sinks.config import resolve_dsn
 from sinks.gateway import WORKER_FILE, worker_url
 from sinks.sink import Sink
-from streams.commands.flags import add_connection_args, add_settings_flags, settings_from_args
-from streams.commands.migrate import open_direct
+from streams.cli.commands.flags import add_connection_args, add_settings_flags, settings_from_args
+from streams.cli.commands.migrate import open_direct
 from streams.errors import CliError
-from streams.replay_checkpoint import checkpoint_key, default_path
-from streams.replay_kafka import Request, run_replay
-from streams.replay_output import ClickHouseOutput, DlqOutput, Tee, TopicOutput
-from streams.replay_range import parse_bound
-from streams.replay_report import dry_run, print_dry_run, print_outcome, rich_progress
+from streams.replay.checkpoint import checkpoint_key, default_path
+from streams.replay.kafka import Request, run_replay
+from streams.replay.output import ClickHouseOutput, DlqOutput, Tee, TopicOutput
+from streams.replay.range import parse_bound
+from streams.replay.report import dry_run, print_dry_run, print_outcome, rich_progress
 from streams.settings import Settings
 
 SETTINGS_FLAGS = ("kafka", "data_dir", "topic_events", "topic_signals", "topic_trajectories", "topic_dlq",

@@ -16,9 +16,9 @@ from detectors.adapters import AdapterError, Trajectory, read_trajectories
 from detectors.fleet import with_cohorts
 from detectors.model import TrajectoryReport
 from detectors.session import Engine
-from streams.commands.calibrate import engine_for
+from streams.cli.commands.calibrate import engine_for
+from streams.cli.output import render_table, report_row, write_jsonl
 from streams.errors import CliError
-from streams.output import render_table, report_row, write_jsonl
 from streams.pipeline import from_files
 
 

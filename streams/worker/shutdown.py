@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from streams import faust_fixes
+from streams.worker import faust_fixes
 
 log = logging.getLogger("signals.worker")
 
@@ -38,7 +38,7 @@ EXIT_OK = 0  # stopped on a signal (or at the end of its work): committed what w
 EXIT_CRASHED = 1  # an agent or Faust itself failed; see the log
 EXIT_USAGE = 2  # bad settings or flags, or no reachable Kafka broker at startup (the CLI's code)
 EXIT_PORT_IN_USE = 3  # the web or metrics port is taken
-EXIT_INCOMPATIBLE = 4  # faust-streaming / mode-streaming are not the versions streams/faust_fixes.py patches
+EXIT_INCOMPATIBLE = 4  # faust-streaming / mode-streaming are not the versions streams/worker/faust_fixes.py patches
 EXIT_TIMEOUT = 5  # the stop did not finish within SIGNALS_SHUTDOWN_TIMEOUT_S: ended by the watchdog
 EXIT_INTERRUPTED = 130  # a second SIGINT during the stop: ended at once (128 + SIGINT, like a shell)
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streams.commands.flags import add_settings_flags, checked_engine, settings_from_args
+from streams.cli.commands.flags import add_settings_flags, checked_engine, settings_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +25,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run until stopped; the exit code says how it ended (streams/shutdown.py, README "Exit codes")."""
+    """Run until stopped; the exit code says how it ended (streams/worker/shutdown.py, README "Exit codes")."""
     settings = settings_from_args(args)
     checked_engine(settings)  # an unreadable triage config stops here, with what to fix
     print(json.dumps({"signals worker": settings.masked()}, indent=1), flush=True)
     _use_uvloop()
     # Faust is imported only when a worker really starts
-    from streams import faust_fixes
-    from streams import shutdown as stop
+    from streams.worker import faust_fixes
+    from streams.worker import shutdown as stop
     try:
         faust_fixes.check()
         stop.check_port(settings.web_port, "SIGNALS_WEB_PORT")
@@ -42,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
     except stop.PortInUse as error:
         return _fail(str(error), stop.EXIT_PORT_IN_USE)
 
-    from streams.app import build_app
-    from streams.topics import client_options, ensure_topics
+    from streams.kafka import client_options, ensure_topics
+    from streams.worker.app import build_app
     created = asyncio.run(ensure_topics(settings, client_options(settings)))
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)
     (Path(settings.data_dir) / "faust").mkdir(parents=True, exist_ok=True)
-    from streams.sink_agent import register_sink
-    from streams.web import register_web
+    from streams.worker.sink_agent import register_sink
+    from streams.worker.web import register_web
     app = build_app(settings, extensions=[register_sink, register_web])
     if settings.store.startswith("rocksdb"):  # a persistent store: is it still a cache of THIS Kafka?
-        from streams.local_store import CLUSTER_FILE, reconcile
+        from streams.worker.local_store import CLUSTER_FILE, reconcile
         changelogs = {table.name: table.changelog_topic.get_topic_name() for table in app.tables.values()}
         asyncio.run(reconcile(Path(app.conf.tabledir), Path(settings.data_dir) / "faust" / CLUSTER_FILE,
                               client_options(settings), changelogs))
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bounded_worker(stop: Any) -> Any:
-    """Faust's worker class with the bounded stop of ``streams.shutdown`` (Faust is imported late)."""
+    """Faust's worker class with the bounded stop of ``streams.worker.shutdown`` (Faust is imported late)."""
     from faust.worker import Worker
 
     class BoundedWorker(Worker):  # type: ignore[misc]

@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from streams.errors import CliError
-from streams.replay_checkpoint import Range
+from streams.replay.checkpoint import Range
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def parse_bound(text: str) -> Bound:
 
 async def partitions_of(consumer: Any, topic: str, wanted: list[int] | None) -> list[TopicPartition]:
     # aiokafka's public partitions_for_topic only knows subscribed topics: ask the cluster itself
-    from streams.faust_fixes import all_metadata  # the private-API helpers live there
+    from streams.worker.faust_fixes import all_metadata  # the private-API helpers live there
     cluster = await all_metadata(consumer)
     available = sorted(cluster.partitions_for_topic(topic) or ())
     if not available:

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from streams import evaluation
-from streams.commands.calibrate import add_data_arguments, load_data, triage_config
+from streams.cli.commands.calibrate import add_data_arguments, load_data, triage_config
 from streams.errors import CliError
 
 

@@ -14,6 +14,10 @@ in offset order per partition; ``finish()`` at the end of the range. Records go 
 - Resumable: ``restart_offset(p)`` is the first offset of the oldest open session on ``p`` (or the
   next offset to read): re-reading from it rebuilds every open session; records of sessions closed
   in between are re-emitted identically (idempotent downstream).
+
+The package: this module is the pure core; ``range`` (bounds -> offsets), ``kafka`` (the loop over
+Kafka, checkpoints), ``output`` (ClickHouse, topics, DLQ), ``checkpoint`` (the checkpoint file) and
+``report`` (dry run, progress, summary) adapt it to Kafka and to `signals replay`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from detectors.model import Event, TrajectoryReport
 from detectors.session import DEFAULT_ENGINE, Engine, Session
 from streams.codec import Headers, Rejected, Tick
 from streams.pipeline import Group, MemoryStore, Outcome, Pipeline
+
+__all__ = ["MAX_CLOSED_IDS", "Counters", "Open", "Output", "Replayer"]
 
 MAX_CLOSED_IDS = 100_000  # closed trajectory ids remembered to recognise late events
 

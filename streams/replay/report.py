@@ -12,9 +12,9 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from streams.replay_checkpoint import Range
-from streams.replay_kafka import Outcome, Progress, Request, consumer_for
-from streams.replay_range import partitions_of, resolve
+from streams.replay.checkpoint import Range
+from streams.replay.kafka import Outcome, Progress, Request, consumer_for
+from streams.replay.range import partitions_of, resolve
 from streams.settings import Settings
 
 SCAN_LIMIT = 200_000  # messages per partition whose keys are scanned; beyond it, extrapolated

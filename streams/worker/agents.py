@@ -25,12 +25,12 @@ import msgspec
 from aiokafka.partitioner import murmur2
 
 from detectors.session import DEFAULT_ENGINE, Engine, Session
-from streams import faust_fixes
 from streams.codec import TICK_HEADERS, dlq_headers, encode_report, encode_signal, is_tick
-from streams.metrics import Metrics
 from streams.pipeline import Outcome, Pipeline, Rejection, Update, engine_for
 from streams.settings import Settings
-from streams.topics import Topics, declare
+from streams.worker import faust_fixes
+from streams.worker.metrics import Metrics
+from streams.worker.topics import Topics, declare
 
 
 class _Brief(msgspec.Struct):  # the part of a stored SessionState the tracker needs

@@ -1,6 +1,6 @@
 """The query web view: ``POST /signals/query`` answered with the worker's own ClickHouse client.
 
-An extension for ``build_app`` (after ``streams.sink_agent.register_sink``, whose ``Warehouse`` it
+An extension for ``build_app`` (after ``streams.worker.sink_agent.register_sink``, whose ``Warehouse`` it
 uses, so queries run on the same ClickHouse thread as the writes). The contract is the one
 ``sinks.gateway`` speaks: body {"op", "params"} -> 200 {"rows": [...]}, bad input -> 400
 {"error": msg}, ClickHouse failures -> 503 {"error": msg}. Besides the ``sinks.service`` ops, op
@@ -28,8 +28,8 @@ from sinks.gateway import WORKER_FILE
 from sinks.queries import final_count
 from sinks.service import QueryError, execute
 from streams.settings import Settings
-from streams.sink_agent import Warehouse
-from streams.topics import Topics
+from streams.worker.sink_agent import Warehouse
+from streams.worker.topics import Topics
 
 log = logging.getLogger("signals.web")
 ROUTE = "/signals/query"

@@ -8,7 +8,7 @@ from typing import Any
 from sinks.client import connect
 from sinks.gateway import worker_url
 from sinks.migrate import migrate
-from streams.commands.flags import add_connection_args, add_settings_flags, settings_from_args
+from streams.cli.commands.flags import add_connection_args, add_settings_flags, settings_from_args
 from streams.errors import CliError
 from streams.settings import Settings
 

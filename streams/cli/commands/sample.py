@@ -10,7 +10,7 @@ from typing import Any
 from sinks.gateway import NotMigrated, query
 from sinks.selection import STRATEGIES
 from sinks.service import QueryError
-from streams.commands.flags import add_connection_args, settings_from_args
+from streams.cli.commands.flags import add_connection_args, settings_from_args
 from streams.errors import CliError
 
 

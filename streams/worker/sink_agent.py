@@ -12,11 +12,11 @@ a batch's messages only when the agent asks for the next batch. So when ClickHou
 (``SinkUnavailable``) the agent keeps the batch, retries with backoff on ``asyncio.sleep`` (the
 event loop, the ingest agent and the web view keep running) and consumption of that topic stops
 at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile drops
-the unwritten batch (acks during a stop are never committed, streams/faust_fixes.py) and stops
+the unwritten batch (acks during a stop are never committed, streams/worker/faust_fixes.py) and stops
 cleanly; the next owner reads the batch again. When a rebalance starts meanwhile (Faust waits for every
 in-flight message to be acked before it reassigns partitions), the agent releases the batch: it
 drops the rows and lets the messages be acked; acks that arrive while a rebalance suspends the
-flow are never committed (streams/faust_fixes.py), so whoever owns the partitions next reads the
+flow are never committed (streams/worker/faust_fixes.py), so whoever owns the partitions next reads the
 batch again from the committed offset. Writes are idempotent (deterministic row versions and
 insert dedup tokens), so a batch redelivered after a crash or a rebalance is harmless.
 
@@ -42,7 +42,7 @@ from sinks.migrate import migrate
 from sinks.sink import Sink
 from streams.codec import Rejected, decode
 from streams.settings import Settings
-from streams.topics import Topics
+from streams.worker.topics import Topics
 
 log = logging.getLogger("signals.sink")
 T = TypeVar("T")

@@ -15,12 +15,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams import replay_checkpoint as cp
+from streams.kafka import client_options
 from streams.pipeline import engine_for
 from streams.replay import Counters, Replayer
-from streams.replay_range import Bound, partitions_of, resolve
+from streams.replay import checkpoint as cp
+from streams.replay.range import Bound, partitions_of, resolve
 from streams.settings import Settings
-from streams.topics import client_options
 
 Progress = Callable[[int, int, int], None]  # (messages done, messages total, events done)
 

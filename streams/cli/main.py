@@ -1,4 +1,4 @@
-"""`signals` command line: one module per subcommand under streams/commands/."""
+"""`signals` command line: one module per subcommand under streams/cli/commands/."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from streams.errors import CliError
 from streams.settings import debug_enabled
 
 COMMANDS = (
-    "streams.commands.analyze",
-    "streams.commands.worker",
-    "streams.commands.produce",
-    "streams.commands.schema",
-    "streams.commands.evaluate",
-    "streams.commands.calibrate",
-    "streams.commands.migrate",
-    "streams.commands.load",
-    "streams.commands.sample",
-    "streams.commands.export",
-    "streams.commands.stats",
-    "streams.commands.demo",
-    "streams.commands.replay",
+    "streams.cli.commands.analyze",
+    "streams.cli.commands.worker",
+    "streams.cli.commands.produce",
+    "streams.cli.commands.schema",
+    "streams.cli.commands.evaluate",
+    "streams.cli.commands.calibrate",
+    "streams.cli.commands.migrate",
+    "streams.cli.commands.load",
+    "streams.cli.commands.sample",
+    "streams.cli.commands.export",
+    "streams.cli.commands.stats",
+    "streams.cli.commands.demo",
+    "streams.cli.commands.replay",
 )
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from detectors.model import Event, TrajectoryReport
 from sinks.sink import Sink
 from streams.codec import Rejected, dlq_headers, encode_report, encode_signal
+from streams.kafka import client_options
 from streams.settings import Settings
-from streams.topics import client_options
 
 CHUNK = 1000  # reports handed to the sink at a time
 

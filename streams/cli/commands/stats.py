@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from streams.commands.sample import add_selection_args, run_query
+from streams.cli.commands.sample import add_selection_args, run_query
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

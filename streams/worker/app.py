@@ -14,9 +14,9 @@ from typing import Any
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
 
-from streams import faust_fixes
 from streams.settings import Settings
-from streams.topics import Topics, build_topics
+from streams.worker import faust_fixes
+from streams.worker.topics import Topics, build_topics
 
 Extension = Callable[[faust.App, Topics, Settings], None]
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> faust.App:
-    from streams.agents import register_ingest  # imported here: agents needs the app's types
+    from streams.worker.agents import register_ingest  # imported here: agents needs the app's types
     app = create_app(settings)
     topics = build_topics(app, settings)
     register_ingest(app, topics, settings)

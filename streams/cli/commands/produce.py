@@ -18,11 +18,11 @@ import msgspec
 
 from detectors.adapters import Trajectory, read_trajectories
 from detectors.model import Event
+from streams.cli.commands.flags import add_settings_flags, settings_from_args
 from streams.codec import encode_events
-from streams.commands.flags import add_settings_flags, settings_from_args
+from streams.kafka import client_options
 from streams.pipeline import ended
 from streams.settings import Settings
-from streams.topics import client_options
 
 with_end = ended  # the name the tests and benches know
 

@@ -35,7 +35,7 @@ them again from the committed offset. Four defects break that:
    until every message a stream has taken is acked or garbage collected; one message that something
    still holds and will never ack (see RELIABILITY.md "Stopping") keeps a stopping worker alive
    forever, holding its ports, until a supervisor kills it. Fix: when the worker is stopping
-   (``set_wait_deadline``, streams/shutdown.py) the wait ends at a deadline and what is still in hand
+   (``set_wait_deadline``, streams/worker/shutdown.py) the wait ends at a deadline and what is still in hand
    stays uncommitted. A rebalance still waits as before (a deadline there would let two members
    process the same partition).
 
@@ -46,7 +46,7 @@ checks (``check()``) the installed versions and a fingerprint (sha256 of the sou
 original it replaces: on any difference it raises ``IncompatibleFaust`` naming what changed, and
 the worker refuses to start. Before moving a pin, reread the replaced methods upstream, rerun the
 fault tests (tests/integration/test_fault_*.py, test_shutdown*.py) in a loop, then record the new
-fingerprints (``python -m streams.faust_fixes`` prints them).
+fingerprints (``python -m streams.worker.faust_fixes`` prints them).
 
 The other private Faust / aiokafka APIs the project uses live here too, so that this module is the
 one place to look when a dependency moves: ``set_current_event`` (the table partition of a write,
@@ -96,7 +96,7 @@ def _patches() -> dict[str, tuple[Any, str, Callable[..., Any], str]]:
 
 
 class IncompatibleFaust(RuntimeError):
-    """The installed faust-streaming / mode-streaming is not the one streams/faust_fixes.py patches."""
+    """The installed faust-streaming / mode-streaming is not the one streams/worker/faust_fixes.py patches."""
 
 
 def fingerprint(function: Any) -> str:
@@ -127,9 +127,9 @@ def problems() -> list[str]:
 def check() -> None:
     if found := problems():
         raise IncompatibleFaust(
-            "refusing to start: streams/faust_fixes.py replaces private faust/mode methods, and "
+            "refusing to start: streams/worker/faust_fixes.py replaces private faust/mode methods, and "
             + "; ".join(found) + ". Reread those methods upstream against the fixes, rerun the fault tests "
-            f"in a loop, then update VERSIONS and the fingerprints (python -m streams.faust_fixes). Evidence: {EVIDENCE}.")
+            f"in a loop, then update VERSIONS and the fingerprints (python -m streams.worker.faust_fixes). Evidence: {EVIDENCE}.")
 
 
 def apply() -> None:

@@ -4,7 +4,7 @@ Through Kafka when a broker answers at SIGNALS_KAFKA or Java can start the local
 (infra/kafka/start.sh; stopped again unless --keep-broker): a worker subprocess (memory store, fresh
 app id and topics, the ClickHouse sink) gets the files from `signals produce`, and the demo waits
 until every trajectory's final record is in ClickHouse. Otherwise, or with --in-process: exactly
-`signals load` (``streams.commands.load.load_records``, content redaction included). Then a
+`signals load` (``streams.cli.commands.load.load_records``, content redaction included). Then a
 summary and a `signals sample`-like table.
 """
 
@@ -27,16 +27,16 @@ from sinks.gateway import post, worker_url
 from sinks.migrate import migrate
 from sinks.service import execute
 from sinks.sink import Sink
-from streams.commands.flags import (
+from streams.cli.commands.flags import (
     add_connection_args,
     add_settings_flags,
     checked_engine,
     flag_of,
     settings_from_args,
 )
-from streams.commands.load import load_records
-from streams.commands.migrate import open_direct
-from streams.demo_view import Run, render
+from streams.cli.commands.load import load_records
+from streams.cli.commands.migrate import open_direct
+from streams.cli.demo_view import Run, render
 from streams.errors import CliError
 from streams.pipeline import from_files
 from streams.settings import Settings, child_env
@@ -151,7 +151,7 @@ def start_broker(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path) -> None:
-    from streams.commands.produce import produce
+    from streams.cli.commands.produce import produce
     dsn = settings.clickhouse_dsn
     if worker_url(dsn):
         raise CliError(f"no other worker holding {dsn}", "a running worker", "stop it, or pass --dsn elsewhere")
@@ -175,7 +175,7 @@ def worker_argv(settings: Settings, names: dict[str, str], workdir: Path) -> lis
              "clickhouse_database": settings.clickhouse_database, "pipeline_version": settings.pipeline_version,
              "redact_content": str(settings.redact_content).lower()}
     flags = [f"{flag_of(k)}={v}" for k, v in given.items()]
-    return [sys.executable, "-m", "streams.commands.worker", "--store=memory://", f"--data-dir={workdir}",
+    return [sys.executable, "-m", "streams.cli.commands.worker", "--store=memory://", f"--data-dir={workdir}",
             f"--web-port={free_port()}", "--metrics-port=0", "--partitions=2", "--sink-within=0.2", *flags]
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from detectors.model import category_of
-from streams.output import QUALITY_STYLES
+from streams.cli.output import QUALITY_STYLES
 
 QUALITIES = ("excellent", "good", "neutral", "poor", "severe")
 

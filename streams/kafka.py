@@ -1,39 +1,13 @@
-"""The worker's Kafka topics, all keyed by trajectory id, raw bytes in and out."""
+"""Kafka connection options and creation of the pipeline's topics (aiokafka only, no Faust).
+
+Shared by every program that talks to Kafka: the worker, replay, `signals produce`, benches and tests.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import faust
-
 from streams.settings import Settings
-
-
-@dataclass(frozen=True)
-class Topics:
-    events: Any  # input: one event or an envelope of events per message (the codec decides)
-    signals: Any  # one JSON signal per message
-    trajectories: Any  # the refreshed trajectory record (compacted: last record per id wins)
-    dlq: Any  # rejected input, original bytes + x-error-* headers
-
-    def outputs(self) -> tuple[Any, ...]:
-        return (self.signals, self.trajectories, self.dlq)
-
-
-def _raw(app: faust.App, name: str, partitions: int, **config: str) -> Any:
-    return app.topic(name, partitions=partitions, key_type=bytes, value_type=bytes,
-                     key_serializer="raw", value_serializer="raw", config=config or None)
-
-
-def build_topics(app: faust.App, settings: Settings) -> Topics:
-    parts = settings.partitions
-    return Topics(
-        events=_raw(app, settings.topic_events, parts),
-        signals=_raw(app, settings.topic_signals, parts),
-        trajectories=_raw(app, settings.topic_trajectories, parts, **{"cleanup.policy": "compact"}),
-        dlq=_raw(app, settings.topic_dlq, parts),
-    )
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -67,9 +41,3 @@ async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str
         return [t.name for t in new]
     finally:
         await admin.close()
-
-
-async def declare(topics: Topics) -> None:
-    """Create the output topics (the input topic is created by the agent subscribing to it)."""
-    for topic in topics.outputs():
-        await topic.maybe_declare()

@@ -16,8 +16,13 @@ from detectors.adapters import AdapterError, read_trajectories
 from sinks.clickhouse import SinkUnavailable
 from sinks.migrate import migrate
 from sinks.sink import Sink
-from streams.commands.flags import add_connection_args, add_settings_flags, checked_engine, settings_from_args
-from streams.commands.migrate import open_direct
+from streams.cli.commands.flags import (
+    add_connection_args,
+    add_settings_flags,
+    checked_engine,
+    settings_from_args,
+)
+from streams.cli.commands.migrate import open_direct
 from streams.errors import CliError
 from streams.pipeline import FileRecord, from_files
 
