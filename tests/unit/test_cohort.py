@@ -122,3 +122,32 @@ def test_identifier_scan_is_linear_and_bounded() -> None:
     assert first_identifier("y" * (1 << 20)) == ""
     assert first_identifier("y" * 10_000 + " order 12345") == ""  # beyond the scanned prefix
     assert first_identifier("see #W2378156, thanks") == "w2378156"
+
+
+def _identifier_by_token_scan(text: str) -> str:
+    """The definition, written plainly: the first token of the scanned prefix that, stripped of
+    '.', '-', '#', '@', has 5+ characters and a digit."""
+    import re
+
+    from detectors.features import IDENTIFIER_SCAN
+
+    for match in re.finditer(r"[#@\w.\-]+", text[:IDENTIFIER_SCAN], re.ASCII):
+        token = match.group().strip(".-#@").lower()
+        if len(token) >= 5 and any(ch.isdigit() for ch in token):
+            return token[:64]
+    return ""
+
+
+def test_first_identifier_is_the_first_token_with_a_digit_and_five_characters() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(["a", "Z", "1", "9", "_", "#", "@", ".", "-", " ", ",", "é", "٣", "x7"])
+
+    @given(st.lists(pieces, max_size=40).map("".join))
+    def agrees(text: str) -> None:
+        assert first_identifier(text) == _identifier_by_token_scan(text)
+
+    agrees()
+    for text in ("a" * 4095 + "12345", "-" * 4094 + "a1234", "1" * 5000, "ab12 " * 900 + "abc123"):
+        assert first_identifier(text) == _identifier_by_token_scan(text)
