@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_clickhouse.py --n 1000000 [--dsn chdb:///tmp/bench-ch] [--batch 100000]
     .venv/bin/python bench/bench_clickhouse.py --n 20000 --events 10 [--redact]   # with event rows
 
-Prints insert rate (rows/s through Sink/BatchWriter, including row building) and the time of a
+Prints insert rate (rows/s through sinks.writer.Writer, including row building) and the time of a
 FINAL count, top-50 by triage for one agent, and 50-row stratified, diverse and random samples.
 ``--events K`` also writes K synthetic events per trajectory (messages, tool calls and results with
 some emails, phone numbers and keys) to the events table; ``--redact`` turns on content redaction
@@ -34,7 +34,7 @@ from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.sampling import sample
 from sinks.selection import Selection
-from sinks.sink import Sink
+from sinks.writer import Writer
 
 QUALITIES = ("excellent", "good", "neutral", "poor", "severe")
 START = 1_735_689_600.0  # 2025-01-01
@@ -83,7 +83,7 @@ def timed(label: str, action, repeat: int = 3) -> None:
     print(f"{label:<32} {best * 1000:8.1f} ms  ({len(result) if hasattr(result, '__len__') else result})")
 
 
-def insert(sink: Sink, n: int, events_each: int) -> float:
+def insert(sink: Writer, n: int, events_each: int) -> float:
     """Seconds spent in ``sink`` writing ``n`` synthetic reports and their events (row building
     included, generating the synthetic data excluded)."""
     elapsed = 0.0
@@ -113,7 +113,7 @@ def main() -> None:
     migrate(client, args.database)
     client.command(f"TRUNCATE TABLE IF EXISTS {args.database}.trajectories")
     tables = ("trajectories", "signals", "events") if args.events else ("trajectories", "signals")
-    sink = Sink(lambda: client, args.database, max_rows=args.batch, max_interval=3600, tables=tables,
+    sink = Writer(lambda: client, args.database, max_rows=args.batch, max_interval=3600, tables=tables,
                 redact_content=args.redact)
     elapsed = insert(sink, args.n, args.events)
     print(f"inserted {args.n} trajectories (+ their signal rows, {args.events} events each, redaction "

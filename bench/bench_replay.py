@@ -26,7 +26,7 @@ from bench_streaming import end_to_end, trajectories
 
 from sinks.client import connect
 from sinks.migrate import migrate
-from sinks.sink import Sink
+from sinks.writer import Writer
 from streams.cli.commands.produce import produce
 from streams.kafka import client_options, ensure_topics
 from streams.replay.kafka import Request, run_replay
@@ -76,7 +76,7 @@ async def main_async(kafka: str, events: int) -> None:
         await topic.stop()
     client = connect(f"chdb://{tempfile.mkdtemp(prefix='bench-replay-')}")
     migrate(client, "bench")
-    await replay_to(settings, ClickHouseOutput(Sink(lambda: client, "bench")), "replay -> ClickHouse (chDB)")
+    await replay_to(settings, ClickHouseOutput(Writer(lambda: client, "bench")), "replay -> ClickHouse (chDB)")
 
 
 def main() -> None:

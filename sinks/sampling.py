@@ -175,7 +175,7 @@ def sample_ordered(client: Any, selection: Selection, database: str, weights: Co
 
 
 def _candidates(client: Any, selection: Selection, database: str, group: str,
-                weights: CohortWeights | None) -> list[tuple[str, list[tuple]]]:
+                weights: CohortWeights | None) -> list[tuple[str, list[tuple[Any, ...]]]]:
     sql, params = top_by_group_query(selection, database, group, selection.n, weights)
     return [(name, list(top)) for name, top in client.query(sql, parameters=params).result_rows]
 

@@ -12,12 +12,15 @@ import os
 import re
 from collections.abc import Mapping
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from sinks.config import database_name, resolve_dsn
 from streams.errors import CliError
+
+if TYPE_CHECKING:
+    from sinks.writer import Backoff
 
 SECRET_FIELDS = frozenset({"kafka_password"})
 # Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
@@ -69,6 +72,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     topic_replication: int = 1  # replication factor of the topics the worker creates
     sink_backoff_s: float = 0.5  # first retry delay of a failed ClickHouse write (doubles each time)
     sink_max_backoff_s: float = 15.0  # ... up to this
+    sink_retries: int = 4  # load, demo and replay give up after this many failed retries (the worker never does)
     producer_linger_ms: int = 5  # Faust producer batching delay
     commit_every: int = 10_000  # Faust: commit after this many acked messages ...
     commit_interval_s: float = 1.0  # ... or this often
@@ -116,6 +120,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         (a relative chdb path made absolute)."""
         return resolve_dsn(self.clickhouse or f"chdb://{self.data_dir.rstrip('/')}/clickhouse")
 
+    def sink_backoff(self) -> Backoff:
+        """How every ClickHouse writer retries (the worker lifts the retry limit: it holds the batch)."""
+        from sinks.writer import Backoff  # late: the writer's imports are not every command's
+        return Backoff(self.sink_backoff_s, self.sink_max_backoff_s, self.sink_retries)
+
     def masked(self) -> dict[str, Any]:
         shown = msgspec.structs.asdict(self)
         for name in SECRET_FIELDS:
@@ -149,6 +158,8 @@ def _convert(raw: dict[str, Any]) -> Settings:
         raise CliError("SIGNALS_PARTITIONS >= 1", str(settings.partitions), "use a positive count")
     if settings.max_event_bytes < 1:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
+    if settings.sink_retries < 0:
+        raise CliError("SIGNALS_SINK_RETRIES >= 0", str(settings.sink_retries), "a number of retries, or 0 for none")
     if settings.clickhouse_ttl_days < 0:
         raise CliError("SIGNALS_CLICKHOUSE_TTL_DAYS (--ttl-days) >= 0", str(settings.clickhouse_ttl_days),
                        "a number of days, or 0 to keep rows forever")

@@ -1,4 +1,4 @@
-"""ruff over the repository and strict mypy over detectors/ run as part of the test suite."""
+"""ruff over the repository and strict mypy over detectors/, streams/ and sinks/ run as part of the test suite."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_on_detectors() -> None:
+def test_mypy_strict_on_detectors_streams_and_sinks() -> None:
     result = run("mypy")  # files and strictness from [tool.mypy] in pyproject.toml
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -193,3 +193,11 @@ def test_role_packages_declare_their_api() -> None:
         assert package.__all__, f"{name}: declare the public API in __all__"
         missing = [attr for attr in package.__all__ if getattr(package, attr, None) is None]
         assert missing == [], f"{name}.__all__ names what it does not have: {missing}"
+
+
+def test_one_verdict_type() -> None:
+    """``detectors.verdict.Verdict`` is the trajectory's verdict; a tool error's kind is an ``ErrorClassification``."""
+    defined = [file.relative_to(ROOT).as_posix() for package in LAYERED for file in sorted((ROOT / package).rglob("*.py"))
+               for node in ast.parse(file.read_text(encoding="utf-8")).body
+               if isinstance(node, ast.ClassDef) and node.name == "Verdict"]
+    assert defined == ["detectors/verdict.py"]

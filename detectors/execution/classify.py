@@ -35,7 +35,10 @@ _BODY_STATUS_KEYS = ("status_code", "statusCode", "http_status")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
-class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+class ErrorClassification(msgspec.Struct, frozen=True, kw_only=True):
+    """What kind of error one tool result is (signal type, confidence, the evidence span). Not the
+    trajectory's ``detectors.verdict.Verdict`` (quality, scores, reasons)."""
+
     type: str
     confidence: float
     source: str  # "status_code" | "pattern" | "fallback" | "unclassified"
@@ -58,18 +61,18 @@ class ErrorClassifier:
         self.exit_codes: dict[int, str] = {int(k): str(v) for k, v in config["exit_codes"]["codes"].items()}
         self.http_codes: dict[int, str] = {int(k): str(v) for k, v in self.status["codes"].items()}
         self.default = config["default"]
-        self._memo: tuple[ToolResult, Verdict | None] | None = None
+        self._memo: tuple[ToolResult, ErrorClassification | None] | None = None
 
-    def classify(self, event: ToolResult) -> Verdict | None:
-        """The error verdict for a tool result, or None when it is not an error."""
+    def classify(self, event: ToolResult) -> ErrorClassification | None:
+        """The error classification for a tool result, or None when it is not an error."""
         memo = self._memo
         if memo is not None and memo[0] is event:
             return memo[1]
-        verdict = self._classify(event)
-        self._memo = (event, verdict)
-        return verdict
+        classification = self._classify(event)
+        self._memo = (event, classification)
+        return classification
 
-    def _classify(self, event: ToolResult) -> Verdict | None:
+    def _classify(self, event: ToolResult) -> ErrorClassification | None:
         known, status = self._structure(event)
         if known is False:
             return None
@@ -98,22 +101,22 @@ class ErrorClassifier:
             return False, status
         return None, None
 
-    def _decide(self, scan: Scan, status: int | None) -> Verdict:
-        text_verdict = _from_scan(scan, with_fallback=False)
+    def _decide(self, scan: Scan, status: int | None) -> ErrorClassification:
+        text_classification = _from_scan(scan, with_fallback=False)
         if status is not None and _status_is_error(status):
             by_status = self._status_type(status)
             refinable = status in self.status["refine"] or not _is_http(status)
-            strong_text = text_verdict is not None and scan.rule is not None and scan.rule.tier == 0
-            if text_verdict is not None and (by_status is None or (refinable and strong_text)):
-                return msgspec.structs.replace(text_verdict, status_code=status)
+            strong_text = text_classification is not None and scan.rule is not None and scan.rule.tier == 0
+            if text_classification is not None and (by_status is None or (refinable and strong_text)):
+                return msgspec.structs.replace(text_classification, status_code=status)
             if by_status is not None:
-                return Verdict(type=by_status, confidence=float(self.status["confidence"]), source="status_code",
+                return ErrorClassification(type=by_status, confidence=float(self.status["confidence"]), source="status_code",
                                matched=scan.matched, start=scan.start, end=scan.end, status_code=status)
-        verdict = text_verdict or _from_scan(scan, with_fallback=True)
-        if verdict is None:
-            verdict = Verdict(type=f"execution.failure.{self.default['type']}",
+        classification = text_classification or _from_scan(scan, with_fallback=True)
+        if classification is None:
+            classification = ErrorClassification(type=f"execution.failure.{self.default['type']}",
                               confidence=float(self.default["confidence"]), source="unclassified")
-        return msgspec.structs.replace(verdict, status_code=status)
+        return msgspec.structs.replace(classification, status_code=status)
 
     def _status_type(self, status: int) -> str | None:
         if not _is_http(status):
@@ -123,12 +126,12 @@ class ErrorClassifier:
         return "environment.exhaustion.api_error" if status >= 500 else None
 
 
-def _from_scan(scan: Scan, *, with_fallback: bool) -> Verdict | None:
+def _from_scan(scan: Scan, *, with_fallback: bool) -> ErrorClassification | None:
     rule = scan.rule
     if rule is None or (rule.tier == 2 and not with_fallback):
         return None
     source = "fallback" if rule.tier == 2 else "pattern"
-    return Verdict(type=rule.type, confidence=rule.confidence, source=source, matched=scan.matched,
+    return ErrorClassification(type=rule.type, confidence=rule.confidence, source=source, matched=scan.matched,
                    start=scan.start, end=scan.end)
 
 

@@ -1,6 +1,6 @@
 """execution.failure.*: one signal per tool result the agent's own use of the tool broke.
 
-The verdict comes from the shared classifier (classify.py), so a result is counted once across the
+The classification comes from the shared classifier (classify.py), so a result is counted once across the
 failure and exhaustion families (flaw 22), and its tool is the one of the call it answers by
 ``call_id`` (flaw 18), which the session resolved into ``view.call``.
 """
@@ -12,7 +12,7 @@ from typing import ClassVar
 import msgspec
 
 from detectors.base import CloseView, EventView
-from detectors.execution.classify import DEFAULT_CLASSIFIER, ErrorClassifier, Verdict
+from detectors.execution.classify import DEFAULT_CLASSIFIER, ErrorClassification, ErrorClassifier
 from detectors.model import Signal, ToolResult
 
 SNIPPET_CONTEXT = 50  # characters kept on each side of the match
@@ -33,24 +33,24 @@ def snippet(text: str, start: int, end: int) -> str:
     return ("..." if left else "") + body + ("..." if right < len(text) else "")
 
 
-def error_signal(verdict: Verdict, view: EventView) -> Signal:
+def error_signal(classification: ErrorClassification, view: EventView) -> Signal:
     assert isinstance(view.event, ToolResult)
-    short = verdict.type.rsplit(".", 1)[1]
-    metadata: dict[str, object] = {"error_type": short, "source": verdict.source}
+    short = classification.type.rsplit(".", 1)[1]
+    metadata: dict[str, object] = {"error_type": short, "source": classification.source}
     if view.call is not None and view.call.index >= 0:
         metadata["call_index"] = view.call.index
-    if verdict.matched:
-        metadata["matched"] = verdict.matched
-    if verdict.status_code is not None:
-        metadata["status_code"] = verdict.status_code
-    if verdict.source == "unclassified":
+    if classification.matched:
+        metadata["matched"] = classification.matched
+    if classification.status_code is not None:
+        metadata["status_code"] = classification.status_code
+    if classification.source == "unclassified":
         metadata["unclassified"] = True
-    return Signal(type=verdict.type, index=view.index, confidence=verdict.confidence, tool=view.tool or "unknown",
-                  snippet=snippet(view.event.result, verdict.start, verdict.end), metadata=metadata)
+    return Signal(type=classification.type, index=view.index, confidence=classification.confidence, tool=view.tool or "unknown",
+                  snippet=snippet(view.event.result, classification.start, classification.end), metadata=metadata)
 
 
 class ToolErrorDetector:
-    """Emits the classifier's verdict when its type belongs to ``family``."""
+    """Emits the classifier's classification when its type belongs to ``family``."""
 
     name: ClassVar[str] = "execution.failure"
     family: ClassVar[str] = "execution.failure."
@@ -62,10 +62,10 @@ class ToolErrorDetector:
 
     def on_event(self, state: NoState, view: EventView) -> list[Signal]:
         assert isinstance(view.event, ToolResult)
-        verdict = self.classifier.classify(view.event)
-        if verdict is None or not verdict.type.startswith(self.family):
+        classification = self.classifier.classify(view.event)
+        if classification is None or not classification.type.startswith(self.family):
             return []
-        return [error_signal(verdict, view)]
+        return [error_signal(classification, view)]
 
     def on_close(self, state: NoState, close: CloseView) -> list[Signal]:
         return []

@@ -139,11 +139,11 @@ class Replayer:
             self._emit(item, session)
 
     def _emit(self, item: Open, session: Session) -> None:
-        report = session.report(pipeline_version=self.version)
+        report: TrajectoryReport | None = session.report(pipeline_version=self.version)
         if item.min_seq > 0:
             report = self._partial(item, session)
-            if report is None:
-                return
+        if report is None:  # a partial session, skipped
+            return
         self.counters.records += 1
         self.counters.final += report.final
         self.output.emit(report, item.events)

@@ -1,4 +1,4 @@
-"""Where replayed records go: ClickHouse (``sinks.Sink``), the output topics, the DLQ.
+"""Where replayed records go: ClickHouse (``sinks.writer.Writer``), the output topics, the DLQ.
 
 Outputs are fed synchronously by ``streams.replay.Replayer``; ``commit()`` makes everything handed
 over so far durable (the runner calls it before each checkpoint and at the end).
@@ -10,17 +10,17 @@ import asyncio
 from typing import Any
 
 from detectors.model import Event, TrajectoryReport
-from sinks.sink import Sink
+from sinks.writer import Writer
 from streams.codec import Rejected, dlq_headers, encode_report, encode_signal
 from streams.kafka import client_options
 from streams.settings import Settings
 
-CHUNK = 1000  # reports handed to the sink at a time
+CHUNK = 1000  # reports handed to the writer at a time
 
 
 class ClickHouseOutput:
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
         self.reports: list[TrajectoryReport] = []
         self.events: list[Event] = []
 
@@ -35,13 +35,13 @@ class ClickHouseOutput:
         pass  # counted by the replayer; --dlq adds a DlqOutput
 
     def _hand_over(self) -> None:
-        self.sink.write_reports(self.reports)  # records and events written apart, as the worker does
-        self.sink.write_events(self.events)
+        self.writer.write_reports(self.reports)  # records and events written apart, as the worker does
+        self.writer.write_events(self.events)
         self.reports, self.events = [], []
 
     async def commit(self) -> None:
         self._hand_over()
-        self.sink.flush()
+        self.writer.flush()
 
 
 class Publisher:

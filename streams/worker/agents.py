@@ -151,13 +151,12 @@ class Ingest:
             self.metrics.lag.labels(str(tp.partition)).set(max(0, highwater - self.offsets[tp.partition] - 1))
 
     def _partition_of(self, key: bytes) -> int:
-        return (murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
+        return int(murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
 
 
 def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metrics | None = None) -> Ingest:
     table = app.Table("sessions", partitions=settings.partitions, key_type=bytes, value_type=bytes)
     ingest = Ingest(app, topics, table, settings, metrics or Metrics(), engine_for(settings.triage_config))
-    app.ingest = ingest
 
     @app.agent(topics.events, name="ingest")
     async def ingest_agent(stream: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
@@ -18,7 +18,10 @@ from streams.settings import Settings
 from streams.worker import faust_fixes
 from streams.worker.topics import Topics, build_topics
 
-Extension = Callable[[faust.App, Topics, Settings], None]
+if TYPE_CHECKING:
+    from streams.worker.agents import Ingest
+
+Extension = Callable[[faust.App, Topics, Settings], object]  # what it returns is not used
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -58,11 +61,12 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> faust.App:
+def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple[faust.App, Ingest]:
+    """The app with its ingest agent (whose metrics the worker serves), then each extension."""
     from streams.worker.agents import register_ingest  # imported here: agents needs the app's types
     app = create_app(settings)
     topics = build_topics(app, settings)
-    register_ingest(app, topics, settings)
+    ingest = register_ingest(app, topics, settings)
     for extension in extensions:
         extension(app, topics, settings)
-    return app
+    return app, ingest

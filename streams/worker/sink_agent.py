@@ -1,6 +1,6 @@
 """ClickHouse sink agents: trajectory records (+ their signals) and raw events -> ClickHouse.
 
-An extension for ``build_app``. Two agents, each writing through its own ``sinks.sink.Sink``:
+An extension for ``build_app``. Two agents, each writing through its own ``sinks.writer.Writer``:
 - ``clickhouse-records`` reads the trajectories topic in batches (``stream.take(sink_batch_max,
   within=sink_batch_within_s)``), keeps the newest record per trajectory of the batch and writes
   the trajectories, trajectory_versions and signals rows (signal times fall back to the record's
@@ -9,9 +9,10 @@ An extension for ``build_app``. Two agents, each writing through its own ``sinks
 
 Every batch is fully written before the agent takes the next one, and Faust acks (then commits)
 a batch's messages only when the agent asks for the next batch. So when ClickHouse is down
-(``SinkUnavailable``) the agent keeps the batch, retries with backoff on ``asyncio.sleep`` (the
-event loop, the ingest agent and the web view keep running) and consumption of that topic stops
-at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile drops
+the agent keeps the batch and retries it: the attempts of the writer's one retry loop run on the
+ClickHouse thread, the waits between them (backoff from ``Settings``, with no limit on the number
+of retries) on ``asyncio.sleep`` (the event loop, the ingest agent and the web view keep
+running), and consumption of that topic stops at the unwritten batch; it drains once ClickHouse is back. A worker told to stop meanwhile drops
 the unwritten batch (acks during a stop are never committed, streams/worker/faust_fixes.py) and stops
 cleanly; the next owner reads the batch again. When a rebalance starts meanwhile (Faust waits for every
 in-flight message to be acked before it reassigns partitions), the agent releases the batch: it
@@ -20,7 +21,7 @@ flow are never committed (streams/worker/faust_fixes.py), so whoever owns the pa
 batch again from the committed offset. Writes are idempotent (deterministic row versions and
 insert dedup tokens), so a batch redelivered after a crash or a rebalance is harmless.
 
-All ClickHouse calls run on ONE thread (``Warehouse.run``): the clients are synchronous, and the
+All ClickHouse calls run on ONE thread (``WorkerClickHouse.run``): the clients are synchronous, and the
 embedded chDB engine is owned by this process for the worker's lifetime.
 """
 
@@ -29,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -39,7 +41,7 @@ from detectors.model import Event, TrajectoryReport
 from sinks.client import ClientHolder, factory
 from sinks.config import resolve_dsn
 from sinks.migrate import migrate
-from sinks.sink import Sink
+from sinks.writer import DEFAULT_BACKOFF, Backoff, Retry, Writer, retrying, step
 from streams.codec import Rejected, decode
 from streams.settings import Settings
 from streams.worker.topics import Topics
@@ -56,16 +58,17 @@ class BatchReleased(Exception):
     """A rebalance or a stop started while ClickHouse was unavailable: give the unwritten batch up, uncommitted."""
 
 
-class Warehouse:
-    """The worker's ClickHouse: DSN, database, a reader client and the one thread for all calls."""
+class WorkerClickHouse:
+    """The worker's ClickHouse: DSN, database, a reader client, the one thread for all calls, and
+    the wait between the attempts of ``sinks.writer.retrying`` (on the event loop, releasable)."""
 
-    def __init__(self, dsn: str, database: str, *, initial_backoff: float = 0.5, max_backoff: float = 15.0,
+    def __init__(self, dsn: str, database: str, *, backoff: Backoff = DEFAULT_BACKOFF,
                  redact_content: bool = False) -> None:
         self.dsn, self.database, self.redact_content = resolve_dsn(dsn), database, redact_content
         self.make_client = factory(self.dsn)
         self.reader = ClientHolder(self.make_client)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
-        self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
+        self.backoff = replace(backoff, retries=None)  # the worker holds a batch until it is written
         self.schema_ready = False
         self.stalled_since: float | None = None
         self.stopping: Callable[[], bool] = lambda: False
@@ -74,30 +77,41 @@ class Warehouse:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
-    def sink(self, tables: tuple[str, ...], batch_max: int) -> Sink:
-        """A sink for one agent's tables, inserting at most max(1000, 4 x batch_max) rows at a time.
-        Batches are cut by the agent (take + within), so the sink never flushes on its own."""
+    def writer(self, tables: tuple[str, ...], batch_max: int) -> Writer:
+        """A writer for one agent's tables, inserting at most max(1000, 4 x batch_max) rows at a time.
+        Batches are cut by the agent (take + within), so the writer never flushes on its own."""
         max_rows = max(1000, batch_max * 4)
-        return Sink(self.make_client, self.database, max_rows=max_rows, max_interval=NEVER, tables=tables,
-                    redact_content=self.redact_content)
+        return Writer(self.make_client, self.database, backoff=self.backoff, max_rows=max_rows,
+                      max_interval=NEVER, tables=tables, redact_content=self.redact_content)
 
-    async def until_done(self, what: str, call: Callable[[], Any], *, releasable: bool = False) -> None:
-        """Run ``call`` on the ClickHouse thread until it succeeds, backing off on failures.
+    async def write(self, writer: Writer, what: str, reports: list[TrajectoryReport], events: list[Event]) -> None:
+        """One agent's batch: build the rows, then hold it until ClickHouse has them all (or release it)."""
+        if not reports and not events:
+            return
+        await self.run(writer.add_reports, reports, events)  # builds rows only (no I/O)
+        try:
+            await self.until_done(what, writer.flushing(), releasable=True)
+        except BatchReleased:
+            dropped = await self.run(writer.discard)
+            log.warning("%s while ClickHouse is unavailable (%s): released the unwritten batch "
+                        "(%d rows) uncommitted; it is read again from the committed offset",
+                        "stop" if self.stopping() else "rebalance", what, dropped)
+
+    async def until_done(self, what: str, attempts: Generator[Retry, None, Any], *, releasable: bool = False) -> None:
+        """Drive ``attempts`` (each on the ClickHouse thread) to the end, waiting out each retry here.
         ``releasable``: raise ``BatchReleased`` instead of waiting on when a rebalance starts."""
-        delay = self.initial_backoff
-        while True:
+        while (retry := (await self.run(step, attempts))[0]) is not None:
+            self.stalled(what, retry.error, retry.delay)
             try:
-                await self.run(call)
-                self.recovered(what)
-                return
-            except Exception as error:  # SinkUnavailable, or a connection error from migrate
-                self.stalled(what, error, delay)
-            if self.stopping():
-                raise BatchReleased(f"stopping while ClickHouse is unavailable ({what})")
-            await self.backoff(delay, releasable)
-            delay = min(delay * 2, self.max_backoff)
+                if self.stopping():
+                    raise BatchReleased(f"stopping while ClickHouse is unavailable ({what})")
+                await self.wait(retry.delay, releasable)
+            except BaseException:
+                attempts.close()  # suspended at its yield: the attempts end here
+                raise
+        self.recovered(what)
 
-    async def backoff(self, delay: float, releasable: bool) -> None:
+    async def wait(self, delay: float, releasable: bool) -> None:
         """Sleep ``delay``; a releasable wait checks for a rebalance every ``RELEASE_POLL_S``."""
         clock = asyncio.get_running_loop().time
         deadline = clock() + delay
@@ -122,7 +136,8 @@ class Warehouse:
         """Apply the schema (retrying while ClickHouse is down); False if the worker stopped first."""
         if not self.schema_ready:
             try:
-                await self.until_done("migrate", lambda: migrate(self.reader.get(), self.database))
+                await self.until_done("migrate", retrying(lambda: migrate(self.reader.get(), self.database),
+                                                          self.backoff))
             except BatchReleased:
                 return False
             self.schema_ready = True
@@ -156,29 +171,6 @@ def batch_events(values: list[bytes], max_bytes: int) -> list[Event]:
     return out
 
 
-class SinkWriter:
-    """One agent's writes: add a batch's rows, then flush until ClickHouse has them all."""
-
-    def __init__(self, warehouse: Warehouse, sink: Sink, what: str) -> None:
-        self.warehouse, self.sink, self.what = warehouse, sink, what
-        self.rows_written = 0
-
-    async def write(self, reports: list[TrajectoryReport], events: list[Event]) -> None:
-        if not reports and not events:
-            return
-        await self.warehouse.run(self.sink.write_reports, reports, events)  # builds rows only (no I/O)
-        try:
-            await self.warehouse.until_done(self.what, self.flush, releasable=True)
-        except BatchReleased:
-            dropped = await self.warehouse.run(self.sink.discard)
-            log.warning("%s while ClickHouse is unavailable (%s): released the unwritten batch "
-                        "(%d rows) uncommitted; it is read again from the committed offset",
-                        "stop" if self.warehouse.stopping() else "rebalance", self.what, dropped)
-
-    def flush(self) -> None:
-        self.rows_written += self.sink.flush()
-
-
 class BlockedClient:
     """TEST HOOK (``SIGNALS_FAULT_SINK_BLOCK_FILE``): inserts fail while ``path`` exists."""
 
@@ -194,45 +186,45 @@ class BlockedClient:
         return getattr(self._client, name)
 
 
-def register_sink(app: Any, topics: Topics, settings: Settings) -> Warehouse | None:
+def register_sink(app: Any, topics: Topics, settings: Settings) -> WorkerClickHouse | None:
     """The extension: ClickHouse schema at startup, then the records and events agents."""
     if not settings.sink:
         return None
-    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, redact_content=settings.redact_content,
-                          initial_backoff=settings.sink_backoff_s, max_backoff=settings.sink_max_backoff_s)
+    clickhouse = WorkerClickHouse(settings.clickhouse_dsn, settings.clickhouse_database,
+                                  redact_content=settings.redact_content, backoff=settings.sink_backoff())
     if block := settings.fault_sink_block_file:
-        make = warehouse.make_client
-        warehouse.make_client = lambda: BlockedClient(make(), block)
-    app.warehouse = warehouse
-    warehouse.stopping = lambda: bool(app.should_stop)
-    warehouse.rebalancing = lambda: not app.flow_control.is_active()  # acks are not committed then
-    records = SinkWriter(warehouse, warehouse.sink(RECORD_TABLES, settings.sink_batch_max), "records")
-    app.sink_writers = [records]
+        make = clickhouse.make_client
+        clickhouse.make_client = lambda: BlockedClient(make(), block)
+    app.clickhouse = clickhouse
+    clickhouse.stopping = lambda: bool(app.should_stop)
+    clickhouse.rebalancing = lambda: not app.flow_control.is_active()  # acks are not committed then
+    records = clickhouse.writer(RECORD_TABLES, settings.sink_batch_max)
+    app.writers = [records]
 
     @app.agent(topics.trajectories, name="clickhouse-records")
     async def records_agent(stream: Any) -> None:
-        if not await warehouse.ensure_schema():
+        if not await clickhouse.ensure_schema():
             return
         async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
-            await records.write(newest_records(values), [])
+            await clickhouse.write(records, "records", newest_records(values), [])
 
     if settings.sink_events:
-        _register_events(app, topics, settings, warehouse)
+        _register_events(app, topics, settings, clickhouse)
 
     @app.on_before_shutdown.connect
-    async def close_warehouse(app: Any, **kwargs: Any) -> None:
-        warehouse.close()
+    async def close_clickhouse(app: Any, **kwargs: Any) -> None:
+        clickhouse.close()
 
-    return warehouse
+    return clickhouse
 
 
-def _register_events(app: Any, topics: Topics, settings: Settings, warehouse: Warehouse) -> None:
-    events = SinkWriter(warehouse, warehouse.sink(("events",), settings.sink_batch_max), "events")
-    app.sink_writers.append(events)
+def _register_events(app: Any, topics: Topics, settings: Settings, clickhouse: WorkerClickHouse) -> None:
+    events = clickhouse.writer(("events",), settings.sink_batch_max)
+    app.writers.append(events)
 
     @app.agent(topics.events, name="clickhouse-events")
     async def events_agent(stream: Any) -> None:
-        if not await warehouse.ensure_schema():
+        if not await clickhouse.ensure_schema():
             return
         async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
-            await events.write([], batch_events(values, settings.max_event_bytes))
+            await clickhouse.write(events, "events", [], batch_events(values, settings.max_event_bytes))

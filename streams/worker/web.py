@@ -1,6 +1,6 @@
 """The query web view: ``POST /signals/query`` answered with the worker's own ClickHouse client.
 
-An extension for ``build_app`` (after ``streams.worker.sink_agent.register_sink``, whose ``Warehouse`` it
+An extension for ``build_app`` (after ``streams.worker.sink_agent.register_sink``, whose ``WorkerClickHouse`` it
 uses, so queries run on the same ClickHouse thread as the writes). The contract is the one
 ``sinks.gateway`` speaks: body {"op", "params"} -> 200 {"rows": [...]}, bad input -> 400
 {"error": msg}, ClickHouse failures -> 503 {"error": msg}. Besides the ``sinks.service`` ops, op
@@ -28,7 +28,7 @@ from sinks.gateway import WORKER_FILE
 from sinks.queries import final_count
 from sinks.service import QueryError, execute
 from streams.settings import Settings
-from streams.worker.sink_agent import Warehouse
+from streams.worker.sink_agent import WorkerClickHouse
 from streams.worker.topics import Topics
 
 log = logging.getLogger("signals.web")
@@ -36,11 +36,11 @@ ROUTE = "/signals/query"
 LANDED = "landed"
 
 
-def answer(warehouse: Warehouse, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def answer(clickhouse: WorkerClickHouse, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Runs on the ClickHouse thread."""
-    client = warehouse.reader.get()
+    client = clickhouse.reader.get()
     if op == LANDED:
-        return [{"final": landed(client, warehouse.database, params)}]
+        return [{"final": landed(client, clickhouse.database, params)}]
     return execute(client, op, params)
 
 
@@ -64,8 +64,8 @@ def parse_body(body: bytes) -> tuple[str, dict[str, Any]]:
     return request["op"], params
 
 
-def marker_path(warehouse: Warehouse) -> Path | None:
-    path = chdb_path(warehouse.dsn)
+def marker_path(clickhouse: WorkerClickHouse) -> Path | None:
+    path = chdb_path(clickhouse.dsn)
     return Path(path) / WORKER_FILE if path else None
 
 
@@ -83,16 +83,17 @@ async def wait_for_port(port: int, timeout: float = 60.0) -> bool:
 
 
 def register_web(app: Any, topics: Topics, settings: Settings) -> None:
-    warehouse: Warehouse | None = getattr(app, "warehouse", None)
-    if warehouse is None:
+    found: WorkerClickHouse | None = getattr(app, "clickhouse", None)
+    if found is None:
         return
+    clickhouse = found  # not None in the view below
 
     @app.page(ROUTE)
-    class Query(faust.web.View):  # type: ignore[misc]
+    class Query(faust.web.View):
         async def post(self, request: Any) -> Any:
             try:
                 op, params = parse_body(await request.read())
-                rows = await warehouse.run(answer, warehouse, op, params)
+                rows = await clickhouse.run(answer, clickhouse, op, params)
             except QueryError as error:
                 return self.error(400, str(error))
             except Exception as error:  # ClickHouse down or failing
@@ -100,15 +101,15 @@ def register_web(app: Any, topics: Topics, settings: Settings) -> None:
             body = json.dumps({"rows": rows}, default=str).encode()
             return self.bytes(body, content_type="application/json")
 
-    _register_marker(app, settings, warehouse)
+    _register_marker(app, settings, clickhouse)
 
 
-def _register_marker(app: Any, settings: Settings, warehouse: Warehouse) -> None:
-    marker = marker_path(warehouse)
+def _register_marker(app: Any, settings: Settings, clickhouse: WorkerClickHouse) -> None:
+    marker = marker_path(clickhouse)
     if marker is None:
         return
     if settings.web_port <= 0:
-        log.warning("web server disabled: other processes cannot query %s while this worker runs", warehouse.dsn)
+        log.warning("web server disabled: other processes cannot query %s while this worker runs", clickhouse.dsn)
         return
 
     @app.task

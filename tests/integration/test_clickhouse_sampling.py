@@ -8,7 +8,7 @@ import pytest
 
 from detectors.model import CATEGORIES, SIGNAL_TYPES, category_of
 from sinks.service import execute
-from sinks.sink import Sink
+from sinks.writer import Writer
 from tests.integration.test_clickhouse_support import ch, count, make_report
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def loaded(ch):
                                    agent=f"agent-{i % 3}", quality=rng.choice(("good", "poor")),
                                    events=rng.randint(2, 50), tool_errors=rng.randint(0, 4),
                                    first_ts=1_735_689_600.0 + i * 3600))
-    sink = Sink(lambda: client, db, max_rows=100)
+    sink = Writer(lambda: client, db, max_rows=100)
     sink.write_reports(reports)
     sink.flush()
     return client, db, reports

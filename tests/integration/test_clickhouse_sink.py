@@ -13,7 +13,7 @@ from sinks import gateway
 from sinks.config import chdb_path
 from sinks.migrate import migrate, migration_files, statements
 from sinks.service import QueryError, execute
-from sinks.sink import Sink
+from sinks.writer import Writer
 from tests.builders import A, C, End, R, U, conv
 from tests.integration.test_clickhouse_support import ch, chdb_dsn, count, make_report, shared_client
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 __all__ = ["ch"]
 
 
-def sink_for(client, database) -> Sink:
-    return Sink(lambda: client, database, max_rows=1000)
+def sink_for(client, database) -> Writer:
+    return Writer(lambda: client, database, max_rows=1000)
 
 
 def test_migrate_is_idempotent_and_recorded(ch):

@@ -12,7 +12,7 @@ import pytest
 
 from detectors.adapters import Trajectory
 from detectors.session import analyze
-from sinks.sink import Sink
+from sinks.writer import Writer
 from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
 from streams.kafka import client_options, ensure_topics
@@ -33,7 +33,7 @@ def settings_for(kafka_url: str, names: dict[str, str]) -> Settings:
     return Settings.from_env({"kafka": kafka_url, "partitions": 2, **{k: v for k, v in names.items() if k != "app_id"}})
 
 
-def live_write(sink: Sink, trajectories: list[Trajectory], version: str) -> None:
+def live_write(sink: Writer, trajectories: list[Trajectory], version: str) -> None:
     """What the live worker's sink does with final records."""
     sink.write_reports([analyze(t.id, with_end(t), pipeline_version=version) for t in trajectories],
                        [e for t in trajectories for e in with_end(t)])
@@ -52,7 +52,7 @@ def builtins(trajectory: Trajectory, version: str) -> dict:
     return json.loads(msgspec.json.encode(analyze(trajectory.id, with_end(trajectory), pipeline_version=version)))
 
 
-async def replay_into(settings: Settings, sink: Sink, version: str, path: Path, **kw: Any) -> Any:
+async def replay_into(settings: Settings, sink: Writer, version: str, path: Path, **kw: Any) -> Any:
     return await run_replay(settings, Request(WHOLE.start, WHOLE.stop, version), ClickHouseOutput(sink), key=f"k-{version}", path=path, **kw)
 
 
@@ -62,7 +62,7 @@ def test_replay_supersedes_older_version_while_events_keep_arriving(kafka_url, s
     old, new = synthetic(30, prefix="old"), synthetic(10, prefix="new")
     asyncio.run(ensure_topics(settings, client_options(settings)))
     asyncio.run(produce(settings, old, batch=2))
-    sink = Sink(lambda: client, database)
+    sink = Writer(lambda: client, database)
     live_write(sink, old, "1.0.0")
 
     plans = asyncio.run(dry_run(settings, WHOLE))
@@ -104,7 +104,7 @@ def test_interrupted_replay_resumes_to_the_same_result(kafka_url, stream_names, 
     trajectories = synthetic(24, prefix="resume")
     asyncio.run(ensure_topics(settings, client_options(settings)))
     asyncio.run(produce(settings, trajectories, batch=1))
-    sink, path = Sink(lambda: client, database), tmp_path / "cp.json"
+    sink, path = Writer(lambda: client, database), tmp_path / "cp.json"
 
     first = asyncio.run(replay_into(settings, sink, "3.0.0", path, max_messages=40))
     assert first.interrupted and path.is_file()

@@ -17,7 +17,7 @@ import pytest
 
 from detectors.model import TrajectoryReport
 from sinks.client import connect
-from sinks.sink import Sink
+from sinks.writer import Writer
 from streams.cli import main
 from streams.cli.commands.demo import free_port, stop, wait_for_worker, wait_landed
 from streams.cli.output import report_to_dict
@@ -111,7 +111,7 @@ def test_analyze_load_worker_and_replay_give_the_same_rows_and_records(
     client = connect(chdb_dsn())
     main(["migrate", "--dsn", chdb_dsn(), "--database", replay_db])
     whole = Request(Bound("beginning"), Bound("end"), V)
-    asyncio.run(run_replay(settings, whole, ClickHouseOutput(Sink(lambda: client, replay_db)), key="ch", path=None))
+    asyncio.run(run_replay(settings, whole, ClickHouseOutput(Writer(lambda: client, replay_db)), key="ch", path=None))
     replayed = dump(client, replay_db)
     topic = TopicOutput(settings)
 

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from detectors.adapters import read_trajectories
-from sinks.sink import Sink
+from sinks.writer import Writer
 from streams.cli.commands import load as load_command
 from streams.cli.commands.produce import chunks, with_end
 from streams.codec import encode_events
@@ -95,10 +95,10 @@ def worker_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     for message in inputs:  # one message per batch: the record is re-emitted as the session grows
         asyncio.run(ingest.process([FakeEvent(message)]))
     client = FakeClient()
-    records = Sink(lambda: client, "signals", tables=("trajectories", "trajectory_versions", "signals"))
+    records = Writer(lambda: client, "signals", tables=("trajectories", "trajectory_versions", "signals"))
     records.write_reports(newest_records([v for t, _, v in producer.sent if t == "traj"]), [])
     records.flush()
-    events = Sink(lambda: client, "signals", tables=("events",))
+    events = Writer(lambda: client, "signals", tables=("events",))
     events.write_reports([], batch_events([m.value for m in inputs], settings.max_event_bytes))
     events.flush()
     return client.rows

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from detectors.model import UserMessage
+from sinks.writer import Backoff, Writer, retrying
 from streams.settings import Settings
-from streams.worker.sink_agent import SinkWriter, Warehouse, register_sink
+from streams.worker.sink_agent import WorkerClickHouse, register_sink
 
 
 class FakeApp:
@@ -27,56 +29,67 @@ class FakeApp:
 def test_worker_sinks_follow_signals_redact_content(tmp_path: Path, redact: bool) -> None:
     app = FakeApp()
     settings = Settings(clickhouse=f"chdb://{tmp_path}", redact_content=redact)
-    warehouse = register_sink(app, SimpleNamespace(trajectories=None, events=None), settings)
-    assert warehouse is not None
+    clickhouse = register_sink(app, SimpleNamespace(trajectories=None, events=None), settings)
+    assert clickhouse is not None
     try:
-        assert len(app.sink_writers) == 2  # records and raw events
-        assert all(writer.sink.redact_content is redact for writer in app.sink_writers)
+        assert len(app.writers) == 2  # records and raw events
+        assert all(writer.redact_content is redact for writer in app.writers)
     finally:
-        warehouse.close()
+        clickhouse.close()
 
 
-class FailingSink:
-    """A sink whose ClickHouse is down: rows are built, every flush fails."""
+def test_the_worker_writers_retry_with_the_settings_backoff_and_no_limit(tmp_path: Path) -> None:
+    app = FakeApp()
+    settings = Settings(clickhouse=f"chdb://{tmp_path}", sink_backoff_s=0.2, sink_max_backoff_s=4.0, sink_retries=1)
+    clickhouse = register_sink(app, SimpleNamespace(trajectories=None, events=None), settings)
+    assert clickhouse is not None
+    try:
+        assert all(writer.backoff == Backoff(0.2, 4.0, retries=None) for writer in app.writers)
+    finally:
+        clickhouse.close()
+
+
+class DownClient:
+    """A client whose ClickHouse is down: every insert fails."""
 
     def __init__(self) -> None:
-        self.pending, self.flushes = 0, 0
+        self.inserts = 0
 
-    def write_reports(self, reports: list[Any], events: list[Any]) -> None:
-        self.pending += len(reports) + len(events)
-
-    def flush(self) -> int:
-        self.flushes += 1
+    def insert(self, *args: Any, **kwargs: Any) -> None:
+        self.inserts += 1
         raise ConnectionError("ClickHouse is down")
 
-    def discard(self) -> int:
-        dropped, self.pending = self.pending, 0
-        return dropped
+    def close(self) -> None:
+        pass
 
 
-def held_batch(tmp_path: Path, rebalance_after_flushes: int) -> tuple[Warehouse, FailingSink, SinkWriter]:
-    warehouse = Warehouse(f"chdb://{tmp_path}", "db", initial_backoff=0.01, max_backoff=0.02)
-    sink = FailingSink()
-    warehouse.rebalancing = lambda: sink.flushes >= rebalance_after_flushes
-    return warehouse, sink, SinkWriter(warehouse, sink, "records")  # type: ignore[arg-type]
+def held_batch(tmp_path: Path, rebalance_after_inserts: int) -> tuple[WorkerClickHouse, DownClient, Writer]:
+    clickhouse = WorkerClickHouse(f"chdb://{tmp_path}", "db", backoff=Backoff(0.01, 0.02))
+    client = DownClient()
+    clickhouse.rebalancing = lambda: client.inserts >= rebalance_after_inserts
+    return clickhouse, client, Writer(lambda: client, "db", backoff=clickhouse.backoff, tables=("events",))
+
+
+EVENTS = [UserMessage(trajectory_id="t", seq=0, text="one"), UserMessage(trajectory_id="t", seq=1, text="two")]
 
 
 def test_a_rebalance_releases_the_held_batch_without_writing_it(tmp_path: Path) -> None:
-    warehouse, sink, writer = held_batch(tmp_path, rebalance_after_flushes=3)
+    clickhouse, client, writer = held_batch(tmp_path, rebalance_after_inserts=3)
     try:
-        asyncio.run(asyncio.wait_for(writer.write([], ["e1", "e2"]), timeout=10))  # type: ignore[list-item]
-        assert sink.flushes == 3  # it held and retried until the rebalance began
-        assert sink.pending == 0  # the rows are dropped: the batch is read again from the committed offset
+        asyncio.run(asyncio.wait_for(clickhouse.write(writer, "events", [], EVENTS), timeout=10))
+        assert client.inserts == 3  # it held and retried until the rebalance began
+        assert writer.pending_rows == 0  # the rows are dropped: the batch is read again from the committed offset
         assert writer.rows_written == 0
     finally:
-        warehouse.close()
+        clickhouse.close()
 
 
 def test_the_schema_migration_is_not_released_by_a_rebalance(tmp_path: Path) -> None:
-    warehouse, sink, _ = held_batch(tmp_path, rebalance_after_flushes=0)
+    clickhouse, client, _ = held_batch(tmp_path, rebalance_after_inserts=0)
     try:
         with pytest.raises(asyncio.TimeoutError):  # keeps retrying: there is no batch to give up
-            asyncio.run(asyncio.wait_for(warehouse.until_done("migrate", sink.flush), timeout=0.3))
-        assert sink.flushes > 1
+            asyncio.run(asyncio.wait_for(clickhouse.until_done("migrate", retrying(client.insert, clickhouse.backoff)),
+                                         timeout=0.3))
+        assert client.inserts > 1
     finally:
-        warehouse.close()
+        clickhouse.close()

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from detectors.adapters import AdapterError, Trajectory, read_trajectories
-from sinks.clickhouse import SinkUnavailable
 from sinks.gateway import post, worker_url
 from sinks.migrate import migrate
 from sinks.service import execute
-from sinks.sink import Sink
+from sinks.writer import ClickHouseUnavailable, Writer
 from streams.cli.commands.flags import (
     add_connection_args,
     add_settings_flags,
@@ -47,7 +46,7 @@ TAU_BENCH = REPO.parent / "shared" / "data" / "tau-bench" / "gpt-4o-airline-dev.
 WAIT_S = 180.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("demo", help="run the pipeline on sample trajectories and show what to review")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="trajectory files (default: the bundled sample)")
     parser.add_argument("--in-process", action="store_true", help="skip Kafka: analyze and load in this process")
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         stats = execute(client, "stats", {"database": database})
         sample = execute(client, "sample", {"strategy": "signals", "n": args.n, "database": database})
     finally:
-        client.close()  # type: ignore[attr-defined]
+        client.close()
     mode = f"Kafka {settings.kafka}" if kafka else "in-process"
     render(Run(paths, mode, len(trajectories), sum(len(t.events) for t in trajectories), elapsed,
                settings.clickhouse_dsn, database), stats, sample)
@@ -99,15 +98,15 @@ def read_all(paths: list[str]) -> list[Trajectory]:
 def in_process(settings: Settings, trajectories: list[Trajectory]) -> None:
     """What `signals load` does with the same settings."""
     client, db = open_direct(settings)
-    sink = Sink(lambda: client, db, redact_content=settings.redact_content)
+    writer = Writer(lambda: client, db, backoff=settings.sink_backoff(), redact_content=settings.redact_content)
     try:
         migrate(client, db)
-        load_records(sink, from_files(trajectories, pipeline_version=settings.pipeline_version,
+        load_records(writer, from_files(trajectories, pipeline_version=settings.pipeline_version,
                                       engine=checked_engine(settings)))
-    except SinkUnavailable as error:
+    except ClickHouseUnavailable as error:
         raise CliError("a writable ClickHouse", str(error.cause), "check SIGNALS_CLICKHOUSE") from error
     finally:
-        sink.holder.close()
+        writer.holder.close()
 
 
 # ------------------------------------------------------------------------------ through Kafka

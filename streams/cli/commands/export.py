@@ -12,7 +12,7 @@ from streams.cli.commands.sample import add_selection_args, run_query
 from streams.errors import CliError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("export", help="export sampled trajectories as JSONL")
     add_selection_args(parser)
     parser.add_argument("--out", required=True, help="output file, or - for stdout")

@@ -4,6 +4,7 @@ variable and the default. A flag given overrides the variable; one not given lea
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from detectors.session import Engine
@@ -31,11 +32,13 @@ HELP = {
     "clickhouse_database": "ClickHouse database", "clickhouse_ttl_days": "keep rows N days (0: forever)",
     "topic_replication": "replication factor of created topics",
     "sink_backoff_s": "first retry delay (s) of a failed ClickHouse write",
-    "sink_max_backoff_s": "longest retry delay (s)", "commit_every": "Faust: commit after N acked messages",
+    "sink_max_backoff_s": "longest retry delay (s)",
+    "sink_retries": "failed retries before load/demo/replay give up (the worker holds the batch)",
+    "commit_every": "Faust: commit after N acked messages",
     "commit_interval_s": "Faust: ... or every (s)", "stream_buffer_maxsize": "Faust: messages buffered per stream",
 }
 _DEFAULTS = Settings()
-_TYPES: dict[str, Any] = {int: int, float: float}
+_TYPES: dict[type, Callable[[str], Any]] = {int: int, float: float}
 
 
 def flag_of(field: str) -> str:

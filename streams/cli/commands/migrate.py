@@ -13,7 +13,7 @@ from streams.errors import CliError
 from streams.settings import Settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("migrate", help="create or upgrade the ClickHouse schema")
     add_connection_args(parser)
     add_settings_flags(parser, ("clickhouse_ttl_days",))

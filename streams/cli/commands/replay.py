@@ -13,7 +13,7 @@ from typing import Any
 
 from sinks.config import resolve_dsn
 from sinks.gateway import WORKER_FILE, worker_url
-from sinks.sink import Sink
+from sinks.writer import DEFAULT_BACKOFF, Backoff, Writer
 from streams.cli.commands.flags import add_connection_args, add_settings_flags, settings_from_args
 from streams.cli.commands.migrate import open_direct
 from streams.errors import CliError
@@ -89,7 +89,7 @@ async def _replay(args: argparse.Namespace, settings: Any, request: Request, key
             await publisher.stop()
         for output in outputs:
             if isinstance(output, ClickHouseOutput):
-                output.sink.close()
+                output.writer.close()
     print_outcome(outcome, Path(path))
     return 0
 
@@ -99,15 +99,17 @@ def _outputs(args: argparse.Namespace, settings: Any) -> tuple[list[Any], list[A
     if args.output == "topic":
         publishers.append(TopicOutput(settings))
         return publishers, publishers
-    return [clickhouse_output(settings.clickhouse_dsn, settings.clickhouse_database, settings.redact_content),
+    return [clickhouse_output(settings.clickhouse_dsn, settings.clickhouse_database, settings.redact_content,
+                              backoff=settings.sink_backoff()),
             *publishers], publishers
 
 
-def clickhouse_output(dsn: str, database: str, redact_content: bool = False) -> ClickHouseOutput:
+def clickhouse_output(dsn: str, database: str, redact_content: bool = False, *,
+                      backoff: Backoff = DEFAULT_BACKOFF) -> ClickHouseOutput:
     resolved = resolve_dsn(dsn)
     if worker_url(resolved):
         raise CliError("exclusive access to the embedded ClickHouse path",
                        f"a running worker holding {resolved} (see {WORKER_FILE} there)",
                        "use --output topic: the worker's sink agent then writes the replayed records")
     client, db = open_direct(Settings.from_env({"clickhouse": resolved, "clickhouse_database": database}))
-    return ClickHouseOutput(Sink(lambda: client, db, redact_content=redact_content))
+    return ClickHouseOutput(Writer(lambda: client, db, backoff=backoff, redact_content=redact_content))

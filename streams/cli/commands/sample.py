@@ -53,7 +53,7 @@ def run_query(args: argparse.Namespace, op: str) -> list[dict[str, Any]]:
         raise CliError("a reachable ClickHouse or worker", str(error), "check SIGNALS_CLICKHOUSE and the worker") from error
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("sample", help="sample trajectories for review")
     add_selection_args(parser)
     parser.add_argument("--format", choices=("table", "jsonl"), default="table")

@@ -9,7 +9,7 @@ import sys
 from streams.cli.commands.sample import add_selection_args, run_query
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("stats", help="counts by quality, signal type and pipeline version")
     add_selection_args(parser, strategy=False)
     parser.add_argument("--format", choices=("table", "jsonl"), default="table")

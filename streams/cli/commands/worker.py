@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     (Path(settings.data_dir) / "faust").mkdir(parents=True, exist_ok=True)
     from streams.worker.sink_agent import register_sink
     from streams.worker.web import register_web
-    app = build_app(settings, extensions=[register_sink, register_web])
+    app, ingest = build_app(settings, extensions=[register_sink, register_web])
     if settings.store.startswith("rocksdb"):  # a persistent store: is it still a cache of THIS Kafka?
         from streams.worker.local_store import CLUSTER_FILE, reconcile
         changelogs = {table.name: table.changelog_topic.get_topic_name() for table in app.tables.values()}
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                               client_options(settings), changelogs))
     shutdown = stop.Shutdown(app, settings.shutdown_timeout_s)
     try:
-        shutdown.closers.append(app.ingest.metrics.serve(settings.metrics_port))
+        shutdown.closers.append(ingest.metrics.serve(settings.metrics_port))
     except OSError:  # taken between the check and now
         return _fail(str(stop.PortInUse(settings.metrics_port, "SIGNALS_METRICS_PORT")), stop.EXIT_PORT_IN_USE)
     worker = bounded_worker(stop)(app, shutdown=shutdown, loglevel=args.loglevel, quiet=True)
@@ -76,7 +76,7 @@ def bounded_worker(stop: Any) -> Any:
     """Faust's worker class with the bounded stop of ``streams.worker.shutdown`` (Faust is imported late)."""
     from faust.worker import Worker
 
-    class BoundedWorker(Worker):  # type: ignore[misc]
+    class BoundedWorker(Worker):
         """SIGTERM or SIGINT: the bounded stop; a second SIGINT: exit at once."""
 
         def __init__(self, app: Any, *, shutdown: Any, **kwargs: Any) -> None:
