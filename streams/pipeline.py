@@ -45,9 +45,11 @@ END, INACTIVITY, IDLE = "end", "inactivity", "idle"
 
 
 class Store(Protocol):
-    """Where sessions live between batches (the worker: a Faust table of encoded states)."""
+    """Where sessions live between batches (the worker: a Faust table of encoded states). Every
+    call names the message it is made for (``origin``): a partitioned store (Faust's RocksDB
+    table) reads and writes a key in that message's partition."""
 
-    def load(self, key: bytes) -> Session | None: ...
+    def load(self, key: bytes, origin: Any) -> Session | None: ...
     def save(self, key: bytes, session: Session, origin: Any) -> None: ...
     def drop(self, key: bytes, origin: Any) -> None: ...
     def briefs(self) -> Iterable[tuple[bytes, bool, float | None]]: ...  # (key, closed, last_ts)
@@ -57,7 +59,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.sessions: dict[bytes, Session] = {}
 
-    def load(self, key: bytes) -> Session | None:
+    def load(self, key: bytes, origin: Any = None) -> Session | None:
         return self.sessions.get(key)
 
     def save(self, key: bytes, session: Session, origin: Any) -> None:
@@ -182,7 +184,7 @@ class Pipeline:
         origin per partition (``close_due`` runs on each of those partitions)."""
         last: dict[int, Any] = {}
         for key, group in groups.items():
-            session = self.session(key, group.events[0].trajectory_id)
+            session = self.session(key, group.events[0].trajectory_id, group.origin)
             state = session.state
             feed = session.feed
             signals = [signal for event in group.events for signal in feed(event)]
@@ -201,7 +203,7 @@ class Pipeline:
         if tick:
             due += [(key, IDLE) for key in self.tracker.idle(partition, now, self.idle_close_s)]
         for key, trigger in due:
-            session = self.session(key, key.decode("utf-8", "replace"))
+            session = self.session(key, key.decode("utf-8", "replace"), origin)
             if session.state.closed:
                 continue
             signals = session.close()
@@ -213,8 +215,8 @@ class Pipeline:
             out.expired += 1
 
     # -- state -----------------------------------------------------------------------------
-    def session(self, key: bytes, trajectory_id: str) -> Session:
-        session = self._batch.get(key) or self.store.load(key)
+    def session(self, key: bytes, trajectory_id: str, origin: Any) -> Session:
+        session = self._batch.get(key) or self.store.load(key, origin)
         if session is None:
             session = Session(trajectory_id, engine=self.engine)
         self._batch[key] = session

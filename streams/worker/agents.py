@@ -51,7 +51,8 @@ class TableStore:
     def __init__(self, table: Any, engine: Engine) -> None:
         self.table, self.engine = table, engine
 
-    def load(self, key: bytes) -> Session | None:
+    def load(self, key: bytes, origin: Any) -> Session | None:
+        faust_fixes.set_current_event(origin)  # RocksDB reads the key in this message's partition
         raw = self.table.get(key)
         if not raw:
             return None

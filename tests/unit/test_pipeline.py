@@ -245,3 +245,65 @@ def test_the_worker_adapter_sends_dlq_signals_and_records_and_counts() -> None:
     assert metrics.registry.get_sample_value("signals_rejected_total", {"reason": "json"}) == 1
     assert metrics.registry.get_sample_value("signals_messages_total") == 2
     assert metrics.registry.get_sample_value("signals_sessions_closed_total", {"trigger": "end"}) == 1
+
+
+class PartitionedTable:
+    """A Faust table on the RocksDB store, as far as the adapter can tell: one store per partition,
+    and a read or write goes to the partition of the current event (Faust's ``_current_event``)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, dict[bytes, bytes]] = {}
+
+    def _part(self) -> dict[bytes, bytes]:
+        from faust.streams import _current_event
+
+        event = _current_event.get()()  # type: ignore[misc]
+        return self.parts.setdefault(event.message.partition, {})
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._part().get(key)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._part()[key] = value
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._part()
+
+    def __delitem__(self, key: bytes) -> None:
+        del self._part()[key]
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return [item for part in self.parts.values() for item in part.items()]
+
+
+def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
+    """A batch ending with a message of another partition: the RocksDB table must still find the
+    session (it reads in the current event's partition: the stream's last, unless the adapter
+    names the session's own message). Without that, the session restarts empty and its record is
+    written with no events (the SIGKILL fault test with the RocksDB store found it)."""
+    from types import SimpleNamespace
+
+    from streams.settings import Settings
+    from streams.worker import faust_fixes
+    from streams.worker.agents import Ingest
+    from streams.worker.metrics import Metrics
+    from streams.worker.topics import Topics
+
+    producer = FakeProducer()
+    topics = Topics(events=FakeTopic("ev"), signals=FakeTopic("sig"), trajectories=FakeTopic("traj"),
+                    dlq=FakeTopic("dlq"))
+    table = PartitionedTable()
+    ingest = Ingest(SimpleNamespace(producer=producer), topics, table, Settings.from_env(env={}), Metrics())
+    a, b = talk("a"), talk("b")
+
+    async def batch(*events: FakeEvent) -> None:
+        faust_fixes.set_current_event(events[-1])  # as the Faust stream leaves it: its last event
+        await ingest.process(list(events))
+
+    async def run() -> None:
+        await batch(FakeEvent(msg(a[:2], partition=0)))
+        await batch(FakeEvent(msg(a[2:], partition=0)), FakeEvent(msg(b[:1], partition=1)))
+
+    asyncio.run(run())
+    last_a = [json.loads(v) for t, k, v, _ in producer.sent if t == "traj" and k == b"a"][-1]
+    assert last_a["events"] == len(a)
