@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.*
 
 from bench.bench_streaming import trajectories as long_trajectories  # noqa: E402
-from tests.integration.conftest import final_records, read_topic, worker_argv  # noqa: E402
-from tests.integration.faults import produce_in_background, wait_joined, workload  # noqa: E402
+from tests.support.faults import produce_in_background, wait_joined, workload  # noqa: E402
+from tests.support.kafka import final_records, read_topic  # noqa: E402
+from tests.support.worker import worker_argv  # noqa: E402
 
 
 def one_run(kafka: str, count: int, *, sink: bool, warmup: str | None, hang_after: float, keep: Path, at: float,

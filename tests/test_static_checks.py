@@ -201,3 +201,67 @@ def test_one_verdict_type() -> None:
                for node in ast.parse(file.read_text(encoding="utf-8")).body
                if isinstance(node, ast.ClassDef) and node.name == "Verdict"]
     assert defined == ["detectors/verdict.py"]
+
+
+# ----------------------------------------------------------------- the test-support layer (issue 11, item 5)
+TESTS = ROOT / "tests"
+SHARED_TEST_MODULES = ("tests.builders", "tests.support")  # what test code may import from tests/
+
+
+def _fixture_names(tree: ast.AST) -> set[str]:
+    """Functions decorated with ``pytest.fixture`` (bare or called)."""
+    def is_fixture(decorator: ast.expr) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return isinstance(target, ast.Attribute) and target.attr == "fixture"
+    return {node.name for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and any(map(is_fixture, node.decorator_list))}
+
+
+def support_violations(source: str, path: str, fixtures: set[str]) -> list[str]:
+    """Imports of test modules or conftests, and fixtures imported by name (they come from pytest_plugins)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module.startswith("tests.support") and (imported := fixtures & {a.name for a in node.names}):
+                out.append(f"{path}:{node.lineno} imports fixtures {sorted(imported)} (pytest_plugins provides them)")
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if (module == "tests" or module.startswith("tests.")) and not any(
+                    module == shared or module.startswith(shared + ".") for shared in SHARED_TEST_MODULES):
+                out.append(f"{path}:{node.lineno} imports {module} (shared helpers live in tests/support/)")
+    return out
+
+
+def _support_fixtures() -> set[str]:
+    return {name for file in (TESTS / "support").glob("*.py") for name in _fixture_names(ast.parse(file.read_text()))}
+
+
+def test_no_test_module_imports_another_or_a_conftest() -> None:
+    fixtures = _support_fixtures()
+    found = [v for file in sorted([*TESTS.rglob("*.py"), *(ROOT / "bench").glob("*.py")])
+             for v in support_violations(file.read_text(), str(file.relative_to(ROOT)), fixtures)]
+    assert found == []
+
+
+def test_the_support_check_catches_each_violation() -> None:
+    fixtures = {"ch", "kafka_url"}
+    assert support_violations("from tests.integration.test_stream_records import synthetic", "t.py", fixtures)
+    assert support_violations("from tests.integration.conftest import read_topic", "t.py", fixtures)
+    assert support_violations("from tests.conftest import chdb_dsn", "t.py", fixtures)
+    assert support_violations("import tests.integration.faults", "t.py", fixtures)
+    assert support_violations("from tests.support.chdb import ch, count", "t.py", fixtures)
+    assert not support_violations("from tests.support.chdb import count\nfrom tests.builders import U", "t.py",
+                                       fixtures)
+
+
+def test_support_fixtures_are_loaded_by_the_root_conftest() -> None:
+    [plugins] = [set(ast.literal_eval(node.value)) for node in ast.parse((TESTS / "conftest.py").read_text()).body
+                 if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["pytest_plugins"]]
+    assert plugins == {f"tests.support.{f.stem}" for f in (TESTS / "support").glob("*.py")
+                       if _fixture_names(ast.parse(f.read_text()))}
+    assert not (TESTS / "integration" / "conftest.py").exists() or "pytest_plugins" not in (
+        TESTS / "integration" / "conftest.py").read_text()

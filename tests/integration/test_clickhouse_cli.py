@@ -6,7 +6,7 @@ import json
 import uuid
 
 from streams.cli import main
-from tests.conftest import chdb_dsn
+from tests.support.chdb import chdb_dsn
 
 FIXTURES = "tests/fixtures"
 

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from streams.cli import main
-from tests.conftest import chdb_dsn
+from tests.support.chdb import chdb_dsn
 
 FIXTURE = "tests/fixtures/tau_bench_cohorts.json"  # 8 retail tasks, 3-4 runs each
 

@@ -9,10 +9,9 @@ import pytest
 from detectors.model import CATEGORIES, SIGNAL_TYPES, category_of
 from sinks.service import execute
 from sinks.writer import Writer
-from tests.integration.test_clickhouse_support import ch, count, make_report
+from tests.support.chdb import count, make_report
 
 pytestmark = pytest.mark.integration
-__all__ = ["ch"]
 STRATEGIES = ("signals", "heuristic", "random", "stratified", "diverse")
 HOSTILE = ["'; DROP TABLE trajectories; --", "it's", 'a"b', "back\\slash", "ünïcødé ✓", "\\'; SELECT 1 --"]
 

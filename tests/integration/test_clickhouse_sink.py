@@ -15,11 +15,9 @@ from sinks.migrate import migrate, migration_files, statements
 from sinks.service import QueryError, execute
 from sinks.writer import Writer
 from tests.builders import A, C, End, R, U, conv
-from tests.integration.test_clickhouse_support import ch, chdb_dsn, count, make_report, shared_client
+from tests.support.chdb import chdb_dsn, count, make_report, shared_client
 
 pytestmark = pytest.mark.integration
-__all__ = ["ch"]
-
 
 def sink_for(client, database) -> Writer:
     return Writer(lambda: client, database, max_rows=1000)

@@ -14,7 +14,7 @@ from detectors.adapters import read_trajectories
 from detectors.session import analyze
 from sinks.gateway import WORKER_FILE
 from streams.cli import main
-from tests.conftest import chdb_dsn
+from tests.support.chdb import chdb_dsn
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

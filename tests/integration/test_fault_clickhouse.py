@@ -13,8 +13,7 @@ import time
 import pytest
 
 from sinks.gateway import post
-from tests.integration.conftest import final_records, read_topic
-from tests.integration.faults import (
+from tests.support.faults import (
     VERSION,
     assert_exactly_once,
     committed_to_end,
@@ -27,7 +26,8 @@ from tests.integration.faults import (
     wait_joined,
     workload,
 )
-from tests.integration.test_stream_clickhouse import free_port, wait_url
+from tests.support.kafka import final_records, free_port, read_topic
+from tests.support.worker import wait_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -7,13 +7,10 @@ topic") on every start: its rocksdb store had applied changelog offsets the new 
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from aiokafka.errors import KafkaError
 
-from tests.integration.conftest import REPO, broker_env, final_records, read_topic, worker_argv
-from tests.integration.faults import (
+from tests.support.faults import (
     VERSION,
     committed_to_end,
     expected,
@@ -22,8 +19,8 @@ from tests.integration.faults import (
     wait_joined,
     workload,
 )
-from tests.integration.test_fault_broker import Broker
-from tests.integration.test_shutdown import signal_and_time
+from tests.support.kafka import Broker, final_records, read_topic
+from tests.support.worker import signal_and_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -36,46 +33,42 @@ def settled(kafka: str, names: dict[str, str]) -> bool:
 
 
 def test_a_worker_restarted_against_a_fresh_broker_discards_its_stale_store_and_carries_on(
-        stream_names, tmp_path) -> None:
+        stream_names, start_worker, tmp_path) -> None:
     old = Broker(tmp_path / "kafka-old")
-    port = int(old.url.rsplit(":", 1)[1])
-    fresh = Broker(tmp_path / "kafka-new")  # the same address, an empty data dir: a new cluster
-    fresh.url, fresh.env = old.url, broker_env(port, tmp_path / "kafka-new", KAFKA_HEAP_OPTS="-Xmx512m -Xms128m")
+    fresh = Broker(tmp_path / "kafka-new", port=int(old.url.rsplit(":", 1)[1]))  # the same address, an empty
+    kafka = old.url  # data dir: a new cluster
     flags = ("--store=rocksdb://", "--sink=false", f"--pipeline-version={VERSION}", "--session-timeout=8")
-    argv = worker_argv(old.url, stream_names, tmp_path / "data", *flags)
     before, after = workload(40, "old"), workload(40, "new")
     old.start()
     try:
-        with open(tmp_path / "worker-0.log", "wb") as log:
-            first = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-            wait_joined(old.url, stream_names)  # the worker created its topics (4 partitions) and owns them
-            produce_in_background(old.url, stream_names["topic_events"], before, rate=0).join(timeout=60)
-            wait_for(lambda: settled(old.url, stream_names), 90, "the first worker to process everything")
-            assert signal_and_time(first)[0] == 0
+        first = start_worker(*flags, kafka=kafka)
+        wait_joined(kafka, stream_names)  # the worker created its topics (4 partitions) and owns them
+        produce_in_background(kafka, stream_names["topic_events"], before, rate=0).join(timeout=60)
+        wait_for(lambda: settled(kafka, stream_names), 90, "the first worker to process everything")
+        assert signal_and_time(first)[0] == 0
     finally:
         old.stop()
     assert list((tmp_path / "data").rglob("sessions-*.db")), "the rocksdb store was written"
 
     fresh.start()
     try:
-        with open(tmp_path / "worker-1.log", "wb") as log:
-            second = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                wait_joined(fresh.url, stream_names)  # it started: before the fix it died here
-                produce_in_background(fresh.url, stream_names["topic_events"], after, rate=0).join(timeout=60)
-                want = expected(after)
-                messages = read_topic(fresh.url, stream_names["topic_trajectories"],
-                                      until=lambda ms: len(final_records(ms)) >= len(want) or second.poll() is not None,
-                                      timeout=120)
-                assert second.poll() is None, "the restarted worker died"
-                # every new trajectory is processed and closed (record CONTENT on a fresh cluster is
-                # not compared here: see the note in RELIABILITY.md, it differs also without a stale store)
-                assert final_records(messages).keys() == want.keys()
-                assert signal_and_time(second)[0] == 0
-            finally:
-                if second.poll() is None:
-                    second.kill()
-                    second.wait(timeout=30)
+        second = start_worker(*flags, kafka=kafka)
+        try:
+            wait_joined(kafka, stream_names)  # it started: before the fix it died here
+            produce_in_background(kafka, stream_names["topic_events"], after, rate=0).join(timeout=60)
+            want = expected(after)
+            messages = read_topic(kafka, stream_names["topic_trajectories"],
+                                  until=lambda ms: len(final_records(ms)) >= len(want) or second.poll() is not None,
+                                  timeout=120)
+            assert second.poll() is None, "the restarted worker died"
+            # every new trajectory is processed and closed (record CONTENT on a fresh cluster is
+            # not compared here: see the note in RELIABILITY.md, it differs also without a stale store)
+            assert final_records(messages).keys() == want.keys()
+            assert signal_and_time(second)[0] == 0
+        finally:
+            if second.poll() is None:  # before the broker it talks to goes away
+                second.kill()
+                second.wait(timeout=30)
     finally:
         fresh.stop()
     text = (tmp_path / "worker-1.log").read_text(errors="replace")

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import final_records, read_topic
-from tests.integration.faults import (
+from tests.support.faults import (
     VERSION,
     assert_exactly_once,
     committed_to_end,
@@ -24,6 +23,7 @@ from tests.integration.faults import (
     wait_joined,
     workload,
 )
+from tests.support.kafka import final_records, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -21,9 +21,8 @@ from streams.replay.output import ClickHouseOutput, TopicOutput
 from streams.replay.range import Bound
 from streams.replay.report import dry_run
 from streams.settings import Settings
-from tests.integration.conftest import read_topic
-from tests.integration.test_clickhouse_support import ch  # noqa: F401 - the shared chDB fixture
-from tests.integration.test_stream_records import synthetic
+from tests.support.faults import synthetic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 WHOLE = Request(Bound("beginning"), Bound("end"), "")
@@ -56,7 +55,7 @@ async def replay_into(settings: Settings, sink: Writer, version: str, path: Path
     return await run_replay(settings, Request(WHOLE.start, WHOLE.stop, version), ClickHouseOutput(sink), key=f"k-{version}", path=path, **kw)
 
 
-def test_replay_supersedes_older_version_while_events_keep_arriving(kafka_url, stream_names, ch, tmp_path) -> None:  # noqa: F811
+def test_replay_supersedes_older_version_while_events_keep_arriving(kafka_url, stream_names, ch, tmp_path) -> None:
     client, database = ch
     settings = settings_for(kafka_url, stream_names)
     old, new = synthetic(30, prefix="old"), synthetic(10, prefix="new")
@@ -98,7 +97,7 @@ def test_replay_supersedes_older_version_while_events_keep_arriving(kafka_url, s
     assert rows(client, database) == latest  # an older version changes nothing
 
 
-def test_interrupted_replay_resumes_to_the_same_result(kafka_url, stream_names, ch, tmp_path) -> None:  # noqa: F811
+def test_interrupted_replay_resumes_to_the_same_result(kafka_url, stream_names, ch, tmp_path) -> None:
     client, database = ch
     settings = settings_for(kafka_url, stream_names)
     trajectories = synthetic(24, prefix="resume")

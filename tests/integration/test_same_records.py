@@ -26,8 +26,8 @@ from streams.replay.output import ClickHouseOutput, TopicOutput
 from streams.replay.range import Bound
 from streams.settings import Settings
 from tests.builders import no_end_events
-from tests.conftest import chdb_dsn
-from tests.integration.conftest import REPO, final_records, read_topic
+from tests.support.chdb import chdb_dsn
+from tests.support.kafka import REPO, final_records, read_topic
 
 pytestmark = pytest.mark.integration
 V = "4.2.0"

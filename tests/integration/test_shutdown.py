@@ -16,15 +16,13 @@ import asyncio
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.worker.shutdown import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT_IN_USE, EXIT_TIMEOUT
-from tests.integration.conftest import REPO, final_records, read_topic, worker_argv
-from tests.integration.faults import (
+from tests.support.faults import (
     VERSION,
     assert_exactly_once,
     committed_to_end,
@@ -37,31 +35,18 @@ from tests.integration.faults import (
     wait_joined,
     workload,
 )
-from tests.integration.test_fault_broker import own_broker  # noqa: F401 - the fixture
-from tests.integration.test_stream_clickhouse import free_port
+from tests.support.kafka import REPO, final_records, free_port, read_topic
+from tests.support.worker import SHUTDOWN_BOUND_S, signal_and_time, worker_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-BOUND_S = 10.0  # SIGNALS_SHUTDOWN_TIMEOUT_S in these tests (default 30)
+BOUND_S = SHUTDOWN_BOUND_S  # SIGNALS_SHUTDOWN_TIMEOUT_S in these tests (default 30)
 REPORT = "committed "  # in the one line a stopping worker logs: "... stopped cleanly after 1.2s: committed ..."
 
 
 @pytest.fixture(autouse=True)
 def _bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNALS_SHUTDOWN_TIMEOUT_S", str(BOUND_S))
-
-
-def signal_and_time(proc: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> tuple[int, float]:
-    """Send ``signum``; (exit code, seconds until the process was gone). Fails past the bound + 5 s."""
-    sent = time.monotonic()
-    proc.send_signal(signum)
-    try:
-        code = proc.wait(timeout=BOUND_S + 5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
-        pytest.fail(f"the worker did not exit within {BOUND_S + 5:.0f}s of the signal")
-    return code, time.monotonic() - sent
 
 
 def log_of(tmp_path: Path, index: int) -> str:
@@ -194,32 +179,23 @@ def test_sigterm_during_a_clickhouse_outage_exits_zero_and_a_restart_writes_the_
 
 
 def test_sigterm_during_a_broker_outage_exits_within_the_bound_and_a_restart_lands_everything_once(
-        own_broker, stream_names, tmp_path) -> None:  # noqa: F811 - the fixture
+        own_broker, stream_names, start_worker, tmp_path) -> None:
     data = workload(400, "brdown")
     kafka = own_broker.url
-    argv = worker_argv(kafka, stream_names, tmp_path / "data", *sink_flags(tmp_path), "--session-timeout=10")
-    logs = [open(tmp_path / f"worker-{i}.log", "wb") for i in range(2)]  # noqa: SIM115 - closed below
-    try:
-        produce_in_background(kafka, stream_names["topic_events"], data, rate=0).join(timeout=120)
-        first = subprocess.Popen(argv, cwd=REPO, stdout=logs[0], stderr=subprocess.STDOUT)
-        read_topic(kafka, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 10)
-        own_broker.stop()  # mid-backlog: batches in hand, records to publish, offsets to commit
-        code, seconds = signal_and_time(first)  # no broker to commit to or to leave the group on
-        assert code in (EXIT_OK, EXIT_TIMEOUT)
-        assert seconds < BOUND_S
-        report_line(log_of(tmp_path, 0))
-        own_broker.start()
-        second = subprocess.Popen(argv, cwd=REPO, stdout=logs[1], stderr=subprocess.STDOUT)
-        wait_for(lambda: committed_to_end(kafka, stream_names, "topic_events", "topic_trajectories"), 120,
-                 "the restarted worker to process and commit everything")
-        assert signal_and_time(second)[0] == EXIT_OK
-    finally:
-        for proc in [p for p in locals().values() if isinstance(p, subprocess.Popen)]:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
-        for log in logs:
-            log.close()
+    flags = (*sink_flags(tmp_path), "--session-timeout=10")
+    produce_in_background(kafka, stream_names["topic_events"], data, rate=0).join(timeout=120)
+    first = start_worker(*flags, kafka=kafka)
+    read_topic(kafka, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 10)
+    own_broker.stop()  # mid-backlog: batches in hand, records to publish, offsets to commit
+    code, seconds = signal_and_time(first)  # no broker to commit to or to leave the group on
+    assert code in (EXIT_OK, EXIT_TIMEOUT)
+    assert seconds < BOUND_S
+    report_line(log_of(tmp_path, 0))
+    own_broker.start()
+    second = start_worker(*flags, kafka=kafka)
+    wait_for(lambda: committed_to_end(kafka, stream_names, "topic_events", "topic_trajectories"), 120,
+             "the restarted worker to process and commit everything")
+    assert signal_and_time(second)[0] == EXIT_OK
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), data)
     print(f"\nSIGTERM during a broker outage -> exit {code} in {seconds:.1f}s")
 

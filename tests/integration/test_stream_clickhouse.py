@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from detectors.adapters import read_trajectories
 from detectors.session import analyze
-from sinks.gateway import post, worker_url
+from sinks.gateway import post
 from streams.cli.commands.produce import produce, with_end
 from streams.settings import Settings
-from tests.integration.conftest import final_records, read_topic
+from tests.support.kafka import final_records, free_port, read_topic
+from tests.support.worker import wait_url
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -28,24 +27,8 @@ TRAJECTORIES = [t for name in ("checklist.jsonl", "tau_bench_2.json", "sharegpt.
 IDS = [t.id for t in TRAJECTORIES]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def send(kafka: str, names: dict[str, str]) -> None:
     asyncio.run(produce(Settings(kafka=kafka, topic_events=names["topic_events"]), TRAJECTORIES, batch=5))
-
-
-def wait_url(dsn: str, proc: Any, timeout: float = 90.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "worker exited"
-        if url := worker_url(dsn):
-            return url
-        time.sleep(0.2)
-    raise AssertionError("worker never advertised its web view")
 
 
 def wait_landed(url: str, expected: int, timeout: float = 90.0) -> int:

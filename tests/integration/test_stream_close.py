@@ -13,7 +13,7 @@ from streams.codec import encode_events, encode_report
 from streams.kafka import client_options, ensure_topics
 from streams.settings import Settings
 from tests.builders import A, U, conv
-from tests.integration.conftest import final_records, read_topic
+from tests.support.kafka import final_records, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from detectors.session import analyze
 from streams.codec import encode_events
 from tests.builders import A, End, U, conv
-from tests.integration.conftest import final_records, read_topic
+from tests.support.kafka import final_records, read_topic
 
 pytestmark = pytest.mark.integration
 MAX_BYTES = 2000

@@ -15,8 +15,8 @@ from detectors.session import analyze
 from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
 from streams.settings import Settings
-from tests.builders import A, C, R, U, conv
-from tests.integration.conftest import REPO, final_records, read_topic
+from tests.support.faults import synthetic
+from tests.support.kafka import REPO, final_records, read_topic
 
 pytestmark = pytest.mark.integration
 VERSION = "it-1"
@@ -24,18 +24,6 @@ VERSION = "it-1"
 # τ-bench dev file beside the repo: SIGNALS_PARITY_FILES=../shared/data/tau-bench/gpt-4o-airline-dev.json
 FIXTURES = tuple(filter(None, os.environ.get("SIGNALS_PARITY_FILES", "").split(os.pathsep))) or (
     "tests/fixtures/checklist.jsonl", "tests/fixtures/tau_bench_2.json")
-
-
-def synthetic(count: int, prefix: str = "syn") -> list[Trajectory]:
-    """Varied conversations: corrections, tool loops, errors, gratitude."""
-    out = []
-    for i in range(count):
-        tid = f"{prefix}-{i}"
-        specs = [U("Book a flight to Paris"), A("Sure, which date?"), C("search", {"to": "PAR", "n": i % 3}, call_id="c1"),
-                 R("error: timeout" if i % 4 == 0 else "3 flights", call_id="c1"),
-                 U("No, that's wrong, I said Paris not Rome" if i % 2 else "Thanks, that works!"), A("Done.")]
-        out.append(Trajectory(id=tid, events=conv(tid, *specs[: 3 + i % 4], start_ts=1_700_000_000.0 + i)))
-    return out
 
 
 def expected(trajectories: list[Trajectory]) -> dict[str, dict]:

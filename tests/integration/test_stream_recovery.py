@@ -14,8 +14,8 @@ from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
-from tests.integration.conftest import final_records, read_topic
-from tests.integration.faults import wait_joined
+from tests.support.faults import wait_joined
+from tests.support.kafka import final_records, read_topic
 
 pytestmark = pytest.mark.integration
 

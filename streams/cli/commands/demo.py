@@ -14,10 +14,8 @@ import argparse
 import asyncio
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +28,11 @@ from streams.cli.commands.flags import (
     add_connection_args,
     add_settings_flags,
     checked_engine,
-    flag_of,
     settings_from_args,
 )
 from streams.cli.commands.load import load_records
 from streams.cli.commands.migrate import open_direct
+from streams.cli.commands.worker import command_line, fresh_names
 from streams.cli.demo_view import Run, render
 from streams.errors import CliError
 from streams.pipeline import from_files
@@ -154,9 +152,7 @@ def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path
     dsn = settings.clickhouse_dsn
     if worker_url(dsn):
         raise CliError(f"no other worker holding {dsn}", "a running worker", "stop it, or pass --dsn elsewhere")
-    tag = uuid.uuid4().hex[:8]
-    names = {"app_id": f"demo-{tag}", "topic_events": f"demo-events-{tag}", "topic_signals": f"demo-signals-{tag}",
-             "topic_trajectories": f"demo-trajectories-{tag}", "topic_dlq": f"demo-dlq-{tag}"}
+    names = fresh_names("demo")
     log_path = workdir / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(worker_argv(settings, names, workdir), stdout=log, stderr=subprocess.STDOUT)
@@ -170,12 +166,11 @@ def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path
 
 
 def worker_argv(settings: Settings, names: dict[str, str], workdir: Path) -> list[str]:
-    given = {**names, "kafka": settings.kafka, "clickhouse": settings.clickhouse_dsn,
-             "clickhouse_database": settings.clickhouse_database, "pipeline_version": settings.pipeline_version,
-             "redact_content": str(settings.redact_content).lower()}
-    flags = [f"{flag_of(k)}={v}" for k, v in given.items()]
-    return [sys.executable, "-m", "streams.cli.commands.worker", "--store=memory://", f"--data-dir={workdir}",
-            f"--web-port={free_port()}", "--metrics-port=0", "--partitions=2", "--sink-within=0.2", *flags]
+    return command_line({
+        **names, "kafka": settings.kafka, "clickhouse": settings.clickhouse_dsn,
+        "clickhouse_database": settings.clickhouse_database, "pipeline_version": settings.pipeline_version,
+        "redact_content": settings.redact_content, "store": "memory://", "data_dir": workdir,
+        "web_port": free_port(), "metrics_port": 0, "partitions": 2, "sink_batch_within_s": 0.2})
 
 
 def free_port() -> int:

@@ -7,10 +7,13 @@ import asyncio
 import json
 import signal
 import sys
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streams.cli.commands.flags import add_settings_flags, checked_engine, settings_from_args
+from streams.cli.commands.flags import add_settings_flags, checked_engine, flag_of, settings_from_args
+from streams.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +25,25 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("worker", help="run the streaming worker (Kafka in, signals and records out)")
     add_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def command_line(fields: Mapping[str, object], *extra: str) -> list[str]:
+    """The command that runs this worker in a subprocess, the one launcher of `signals demo`, the
+    tests and the benches: ``--<flag>=<value>`` for each Settings field in ``fields`` (bools as
+    true/false), then ``extra`` flags as given (a later flag wins over an earlier one)."""
+    unknown = sorted(set(fields) - set(Settings.__struct_fields__))
+    if unknown:
+        raise ValueError(f"not Settings fields: {', '.join(unknown)}")
+    flags = [f"{flag_of(k)}={str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()]
+    return [sys.executable, "-m", __name__, *flags, *extra]
+
+
+def fresh_names(prefix: str) -> dict[str, str]:
+    """A unique app id (consumer group) and topic names, as Settings fields: a worker of its own."""
+    tag = uuid.uuid4().hex[:10]
+    return {"app_id": f"{prefix}-{tag}", "topic_events": f"{prefix}-events-{tag}",
+            "topic_signals": f"{prefix}-signals-{tag}", "topic_trajectories": f"{prefix}-trajectories-{tag}",
+            "topic_dlq": f"{prefix}-dlq-{tag}"}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,35 +1,53 @@
-"""Shared fixtures for the ClickHouse integration tests (no tests here).
+"""The embedded ClickHouse (chDB) of the test process, and the ``ch`` fixture.
 
-chDB allows one data path per process, so all modules share one session path (``tests.conftest.chdb_dsn``)
-and each test module gets a fresh database in it.
+chDB allows ONE data path per process: every in-process use of the embedded ClickHouse in the test
+session (sink tests, sampling tests, ``signals demo --in-process``) goes through ``chdb_dsn()``, one
+temporary path created on first use and removed at exit. Tests isolate themselves by database.
+Worker subprocesses own their own paths (under ``tmp_path``) and are queried through their web view.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import itertools
+import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from detectors.model import Signal, TrajectoryReport
-from sinks.client import connect
-from sinks.migrate import migrate
-from tests.conftest import chdb_dsn
 
 _databases = itertools.count()
 
 
 @functools.cache
+def chdb_dsn() -> str:
+    path = tempfile.mkdtemp(prefix="signals-chdb-test-")
+    atexit.register(shutil.rmtree, path, True)
+    return f"chdb://{path}"
+
+
+@pytest.fixture(scope="session")
+def chdb_path() -> str:
+    """The process's one embedded ClickHouse path (see ``chdb_dsn``)."""
+    return chdb_dsn().removeprefix("chdb://")
+
+
+@functools.cache
 def shared_client() -> Any:
+    from sinks.client import connect
     return connect(chdb_dsn())
 
 
 @pytest.fixture(scope="module")
-def ch() -> tuple[Any, str]:
-    """(client, database) with the schema applied to a fresh database."""
-    database = f"test_{next(_databases)}_{tempfile.mktemp(dir='').replace('tmp', '')[:8]}"
+def ch() -> Iterator[tuple[Any, str]]:
+    """(client, database) with the schema applied to a fresh database (one per test module)."""
+    from sinks.migrate import migrate
+    database = f"test_{next(_databases)}_{uuid.uuid4().hex[:8]}"
     client = shared_client()
     migrate(client, database)
     yield client, database

@@ -1,5 +1,6 @@
-"""Helpers shared by the fault tests (tests/integration/test_fault_*.py).
+"""Workloads, the exactly-once oracle and consumer-group offsets for the integration and fault tests.
 
+- ``synthetic(n)``: varied short conversations (corrections, tool loops, errors, gratitude);
 - ``workload(n)``: varied trajectories and what a clean run gives for them (``expected``);
 - ``produce_in_background``: a steady-rate producer thread (the stream keeps flowing during a fault);
 - ``inspect_chdb(path)``: what a STOPPED worker left in its chDB path, read in a fresh subprocess
@@ -35,10 +36,22 @@ from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
-from tests.integration.conftest import REPO
+from tests.support.kafka import REPO
 
 VERSION = "fault-1"
 _report = msgspec.json.Decoder(TrajectoryReport)
+
+
+def synthetic(count: int, prefix: str = "syn") -> list[Trajectory]:
+    """Varied conversations: corrections, tool loops, errors, gratitude."""
+    out = []
+    for i in range(count):
+        tid = f"{prefix}-{i}"
+        specs = [U("Book a flight to Paris"), A("Sure, which date?"), C("search", {"to": "PAR", "n": i % 3}, call_id="c1"),
+                 R("error: timeout" if i % 4 == 0 else "3 flights", call_id="c1"),
+                 U("No, that's wrong, I said Paris not Rome" if i % 2 else "Thanks, that works!"), A("Done.")]
+        out.append(Trajectory(id=tid, events=conv(tid, *specs[: 3 + i % 4], start_ts=1_700_000_000.0 + i)))
+    return out
 
 
 def workload(count: int, prefix: str) -> list[Trajectory]:
