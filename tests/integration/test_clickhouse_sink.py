@@ -133,6 +133,7 @@ def test_gateway_direct_and_through_worker(ch, monkeypatch):
     finally:
         marker.unlink()
         server.shutdown()
+        server.server_close()
 
 
 def test_gateway_ignores_stale_worker_file(tmp_path):

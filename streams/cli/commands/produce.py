@@ -43,9 +43,9 @@ async def produce(settings: Settings, trajectories: Iterable[Trajectory], *, bat
                   rate: float = 0.0, topic: str | None = None) -> Summary:
     from aiokafka import AIOKafkaProducer
     producer = AIOKafkaProducer(linger_ms=10, max_batch_size=256 * 1024, **client_options(settings))
-    await producer.start()
     summary, started = Summary(), time.perf_counter()
     try:
+        await producer.start()  # in the try: a start that fails (no broker) still closes the producer
         for trajectory in trajectories:
             summary.trajectories += 1
             for part in chunks(ended(trajectory), batch):
