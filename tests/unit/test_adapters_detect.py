@@ -44,9 +44,21 @@ def test_layouts_array_object_jsonl_and_ids() -> None:
         ["in-0", "in-1", "in-2"]
 
 
-def test_ids_are_stable_across_runs() -> None:
-    data = json.dumps([SHAREGPT, SHAREGPT]).encode()
-    assert ids(data) == ids(data)
+def test_ids_and_events_are_the_same_in_every_process() -> None:
+    """Two interpreters with different hash seeds parse the same bytes into the same trajectories
+    (ids, seqs, times): nothing may depend on set or dict-of-hash order or on the process."""
+    import os
+    import subprocess
+
+    data = json.dumps([SHAREGPT, {**SHAREGPT, "id": "named"}, TAU, {"messages": OPENAI}])
+    script = ("import sys, msgspec; from detectors.adapters.detect import parse_trajectories; "
+              "print(msgspec.json.encode(list(parse_trajectories(sys.stdin.buffer.read(), source='in.json', "
+              "stem='in'))).decode())")
+    outputs = {subprocess.run([sys.executable, "-c", script], input=data.encode(), capture_output=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outputs) == 1
+    parsed = json.loads(outputs.pop())
+    assert [t["id"] for t in parsed] == ids(data.encode()) == ["in-0", "named", "1-0", "in-3"]
 
 
 def error_for(data: bytes) -> str:

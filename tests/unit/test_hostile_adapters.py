@@ -4,7 +4,6 @@ pathological-but-valid files (empty, huge, null-riddled, unicode soup) convert a
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -102,17 +101,14 @@ def test_unicode_soup_round_trips_and_analyses() -> None:
     analyze(trajectory.id, trajectory.events)
 
 
-def test_ten_thousand_messages_in_bounded_time() -> None:
+def test_ten_thousand_messages_are_all_counted_with_capped_signals() -> None:
     messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message number {i} about flights"}
                 for i in range(10_000)]
     data = json.dumps({"messages": messages}).encode()
-    started = time.perf_counter()
     (trajectory,) = parse_trajectories(data)
-    report = analyze(trajectory.id, trajectory.events)
-    elapsed = time.perf_counter() - started
+    report = analyze(trajectory.id, trajectory.events)  # its cost: bench/bench_hostile.py
     assert report.events == 10_000 and report.user_turns == 5_000
     assert len(report.signals) <= 500  # the record's instance cap
-    assert elapsed < 10.0, f"10k messages took {elapsed:.1f}s"
 
 
 def test_five_megabyte_tool_result() -> None:
@@ -122,9 +118,7 @@ def test_five_megabyte_tool_result() -> None:
     (trajectory,) = parse_trajectories(json.dumps(messages).encode())
     result = trajectory.events[1]
     assert isinstance(result, ToolResult) and len(result.result) > 5_000_000
-    started = time.perf_counter()
-    report = analyze(trajectory.id, trajectory.events)
-    assert time.perf_counter() - started < 1.0  # detectors scan capped prefixes, not 5 MB
+    report = analyze(trajectory.id, trajectory.events)  # its cost (capped prefixes): bench/bench_hostile.py
     assert report.tool_errors == 1
     assert all(len(s.snippet) <= 200 for s in report.signals)
 

@@ -8,7 +8,6 @@ buffer (``pending``; empty once closed). Given-up gaps are counted in ``gaps``.
 from __future__ import annotations
 
 import random
-import time
 
 import msgspec
 import pytest
@@ -128,33 +127,29 @@ def test_flood_of_100k_out_of_order_events_keeps_state_bounded() -> None:
         order[start:start + 200] = block
     session = Session("t")
     largest = 0
-    started = time.perf_counter()
     for position, seq in enumerate(order):
         session.feed(event(seq, ts=float(seq)))
         if position % 10_000 == 0:
             largest = max(largest, len(DEFAULT_ENGINE.encode_state(session.state)))
     session.close()
-    elapsed = time.perf_counter() - started
     encoded = DEFAULT_ENGINE.encode_state(session.state)
     largest = max(largest, len(encoded))
     assert session.state.features.events == n and session.state.gaps == 0
     assert len(session.state.signals) <= MAX_SIGNALS
     assert largest < STATE_BOUND, f"state grew to {largest} bytes"
-    assert elapsed < 15.0, f"100k events took {elapsed:.1f}s"
+    # its cost (linear in events) is measured by bench/bench_hostile.py, not asserted here
     report = session.report()
     encode_report(report)
     trajectory_row(report)
     signal_rows(report)
 
 
-def test_one_megabyte_messages_cost_bounded_time() -> None:
+def test_one_megabyte_messages_keep_state_and_snippets_small() -> None:
     huge = "please help me change my flight " * (1 << 15)  # ~1 MB
     events = [UserMessage(trajectory_id="t", seq=0, text=huge), AssistantMessage(trajectory_id="t", seq=1, text=huge),
               UserMessage(trajectory_id="t", seq=2, text=huge.upper())]
-    started = time.perf_counter()
-    session = feed_all(events)
+    session = feed_all(events)  # its cost: bench/bench_hostile.py
     session.close()
-    assert time.perf_counter() - started < 1.0
     assert len(DEFAULT_ENGINE.encode_state(session.state)) < STATE_BOUND  # texts are not kept in state
     assert all(len(signal.snippet) <= 200 for signal in session.report().signals)
 

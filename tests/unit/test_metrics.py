@@ -31,4 +31,9 @@ def test_metrics_endpoint_serves_counters_by_label() -> None:
 
 
 def test_port_zero_disables_the_endpoint() -> None:
-    Metrics().serve(0)  # must not bind anything or raise
+    import threading
+
+    before = {thread.ident for thread in threading.enumerate()}
+    close = Metrics().serve(0)
+    assert {thread.ident for thread in threading.enumerate()} == before  # no server thread started
+    close()  # and closing the nothing it started is harmless

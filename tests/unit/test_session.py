@@ -81,8 +81,9 @@ def test_session_end_closes_and_marks_final() -> None:
     session = Session("t")
     for event in events:
         session.feed(event)
-    assert session.report().final is False
+    assert session.report().final is False and not session.state.ended
     session.feed(SessionEnd(trajectory_id="t", seq=2))
+    assert session.state.ended and not session.state.closed  # the end event is seen; closing is the caller's
     session.close()
     report = session.report()
     assert report.final is True and report.events == 3
@@ -147,3 +148,4 @@ def test_reorder_buffer_counts_every_field_of_a_buffered_event() -> None:
         session.feed(event)
         assert session.state.pending_bytes <= MAX_REORDER_BYTES
     assert session.state.gaps == 1
+

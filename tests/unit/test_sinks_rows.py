@@ -8,7 +8,7 @@ import pytest
 
 from detectors.model import Signal, TrajectoryReport
 from sinks import rows
-from sinks.version import pipeline_rank, rank_of, row_version
+from sinks.version import MAX_EVENTS, pipeline_rank, rank_of, row_version
 from tests.builders import C, R, U, conv
 
 
@@ -59,5 +59,11 @@ def test_newer_pipeline_beats_older_whatever_the_event_counts(older, newer):
 
 def test_within_a_pipeline_more_events_then_final_win_and_rank_roundtrips():
     assert row_version("1.0.0", 5, False) < row_version("1.0.0", 5, True) < row_version("1.0.0", 6, False)
-    assert row_version("1.0.0", 5, True) == row_version("1.0.0", 5, True)
+    # the packing itself, at its edges: rank << 24 | events << 1 | final
+    assert row_version("1.2.3", 5, True) == ((1 << 24 | 2 << 12 | 3) << 24) | 5 << 1 | 1
+    assert row_version("", 0, False) == 0 and row_version("1.0.0", -3, False) == 1 << 48
+    assert row_version("0.0.1", MAX_EVENTS, False) == 1 << 24 | MAX_EVENTS << 1
+    assert row_version("0.0.1", MAX_EVENTS + 10, True) == row_version("0.0.1", MAX_EVENTS, True)  # clamped
+    assert row_version("0.0.1", MAX_EVENTS, True) < row_version("0.0.2", 0, False)  # never spills into the rank
+    assert pipeline_rank("v70000.5000.1") == (2**16 - 1) << 24 | (2**12 - 1) << 12 | 1  # clamped parts
     assert rank_of(row_version("3.1.4", 99, True)) == pipeline_rank("3.1.4")
