@@ -6,7 +6,9 @@ stopping it harms nobody; the worker is NOT restarted by the test: it must survi
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
 
 import pytest
 
@@ -22,8 +24,18 @@ from tests.support.faults import (
     workload,
 )
 from tests.support.kafka import final_records, read_topic
+from tests.support.worker import worker_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+REFUSED = re.compile(r"^\[([\d-]+ [\d:,]+)\] \[\d+\] \[ERROR\] Unable connect to .*Connection refused", re.M)
+
+
+def refused_for(log: str, since: float) -> float:
+    """Seconds between the first and the last 'Connection refused' the worker logged after ``since``."""
+    stamps = [datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+              for m in REFUSED.finditer(log)]
+    stamps = [s for s in stamps if s >= since - 1]  # log times have milliseconds
+    return stamps[-1] - stamps[0] if stamps else 0.0
 
 
 def test_broker_stopped_mid_stream_and_restarted_worker_recovers(own_broker, stream_names, start_worker,
@@ -37,7 +49,9 @@ def test_broker_stopped_mid_stream_and_restarted_worker_recovers(own_broker, str
     read_topic(kafka, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 10)
     own_broker.stop()  # mid-stream: events still coming, records to publish, batches to commit
     assert producer.is_alive(), "the broker must stop mid-stream"
-    time.sleep(4)
+    since = time.time()  # what must happen: the worker keeps trying the stopped broker for 3 s
+    wait_for(lambda: refused_for(worker_log(tmp_path), since) >= 3 or worker.poll() is not None, 60,
+             "the worker to be refused by the stopped broker for 3 s")
     assert worker.poll() is None, "the worker died while the broker was down"
     own_broker.start()
     producer.join(timeout=90)  # its unsent messages were buffered and are delivered now

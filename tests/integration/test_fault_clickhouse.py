@@ -27,9 +27,12 @@ from tests.support.faults import (
     workload,
 )
 from tests.support.kafka import final_records, free_port, read_topic
-from tests.support.worker import wait_url
+from tests.support.worker import sink_stalls, wait_url, worker_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+# many commits per sink retry, and retries at most 1 s apart: a held batch is seen held for several
+# commit intervals by counting the sink's retries (instead of sleeping)
+FAST_RETRIES = ("--commit-interval-s=0.2", "--sink-max-backoff-s=1")
 
 
 def landed(url: str, ids: list[str]) -> int:
@@ -46,7 +49,7 @@ def test_writer_blocked_holds_consumption_and_drains_when_clickhouse_returns(
     monkeypatch.setenv("SIGNALS_FAULT_SINK_BLOCK_FILE", str(block))
     dsn = f"chdb://{tmp_path / 'ch'}"
     worker = start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", f"--pipeline-version={VERSION}",
-                          "--sink-within=0.2")
+                          "--sink-within=0.2", *FAST_RETRIES)
     url = wait_url(dsn, worker)
     produce_in_background(kafka_url, stream_names["topic_events"], before, rate=0).join(timeout=60)
     wait_for(lambda: landed(url, ids) == len(before), 60, "the first trajectories to land")
@@ -56,7 +59,11 @@ def test_writer_blocked_holds_consumption_and_drains_when_clickhouse_returns(
     read_topic(kafka_url, stream_names["topic_trajectories"],
                until=lambda ms: len(final_records(ms)) == len(ids))  # ingest keeps running
     held = group_lag(kafka_url, stream_names["app_id"], stream_names["topic_trajectories"])
-    time.sleep(4)  # several commit intervals and sink retries
+    retried = sink_stalls(worker_log(tmp_path))
+    # what must happen: the records sink retries its batch three more times (>= 1.5 s of backoff, so
+    # >= 7 commit intervals of 0.2 s); then nothing of the held topic may have been committed
+    wait_for(lambda: sink_stalls(worker_log(tmp_path)) >= retried + 3 or worker.poll() is not None, 60,
+             "the records sink to retry its unwritten batch")
     assert worker.poll() is None, "the worker died instead of holding the batch"
     assert group_lag(kafka_url, stream_names["app_id"], stream_names["topic_trajectories"]) == held
     assert held[0] < held[1], "records past the unwritten batch were committed"

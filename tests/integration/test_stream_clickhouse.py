@@ -17,8 +17,9 @@ from detectors.session import analyze
 from sinks.gateway import post
 from streams.cli.commands.produce import produce, with_end
 from streams.settings import Settings
+from tests.support.faults import group_lag, wait_for
 from tests.support.kafka import final_records, free_port, read_topic
-from tests.support.worker import wait_url
+from tests.support.worker import sink_stalls, wait_url, worker_log
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -38,6 +39,11 @@ def wait_landed(url: str, expected: int, timeout: float = 90.0) -> int:
             landed = post(url, "landed", {"ids": IDS})[0]["final"]
         time.sleep(0.3)
     return landed
+
+
+def stalls(tmp_path: Path) -> int:
+    """Failed ClickHouse attempts of the first worker's sinks so far (schema, records, events)."""
+    return sum(sink_stalls(worker_log(tmp_path), what) for what in ("migrate", "records", "events"))
 
 
 def test_records_signals_and_events_land_once_per_trajectory_as_analyzed(start_worker, kafka_url, stream_names, tmp_path):
@@ -72,13 +78,21 @@ def test_bad_query_is_answered_400(start_worker, tmp_path):
 
 def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_worker, kafka_url, stream_names, tmp_path):
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    outage = start_worker(f"--clickhouse={down}", "--sink-within=0.2")
+    outage = start_worker(f"--clickhouse={down}", "--sink-within=0.2", "--commit-interval-s=0.2",
+                          "--sink-max-backoff-s=1")
     send(kafka_url, stream_names)
     finals = final_records(read_topic(kafka_url, stream_names["topic_trajectories"],
                                       lambda m: len(final_records(m)) == len(IDS), timeout=90))
     assert len(finals) == len(IDS)  # the ingest agent kept running while ClickHouse was down
-    time.sleep(3)  # past several commit intervals: nothing may be committed past the unwritten batch
+    held = [group_lag(kafka_url, stream_names["app_id"], stream_names[t]) for t in ("topic_trajectories", "topic_events")]
+    retried = stalls(tmp_path)
+    # what must happen: the sink retries three more times (>= 1.5 s of backoff, >= 7 commit intervals
+    # of 0.2 s); then nothing may have been committed past the unwritten batch
+    wait_for(lambda: stalls(tmp_path) >= retried + 3 or outage.poll() is not None, 60, "the sink to retry")
     assert outage.poll() is None, "worker died instead of holding the batch"
+    assert [group_lag(kafka_url, stream_names["app_id"], stream_names[t])
+            for t in ("topic_trajectories", "topic_events")] == held
+    assert all(done < end for done, end in held), "records or events past the unwritten batch were committed"
     outage.terminate()
     assert outage.wait(timeout=60) == 0  # stopped while stalled: a clean exit that leaves the batch uncommitted
     dsn = f"chdb://{tmp_path / 'ch'}"

@@ -186,7 +186,7 @@ class WaitingConsumer(FakeConsumer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.should_stop, self.commits = False, 0
+        self.should_stop, self.commits, self.waits = False, 0, 0
         self.app.agents = SimpleNamespace(human_tracebacks=lambda: "")
 
     async def commit(self) -> None:
@@ -196,6 +196,7 @@ class WaitingConsumer(FakeConsumer):
         self.commits += 1
 
     async def _wait_for_ack(self, timeout: float) -> None:
+        self.waits += 1
         await asyncio.sleep(0.01)
 
     def _clean_unacked_messages(self) -> None:
@@ -223,7 +224,11 @@ def test_without_a_stop_the_wait_ends_when_the_last_message_is_acked() -> None:
 
     async def run() -> None:
         waiting = asyncio.ensure_future(consumer.wait_empty())
-        await asyncio.sleep(0.05)
+
+        async def waited(times: int) -> None:  # what must happen: the loop waits for an ack, again and again
+            while consumer.waits < times and not waiting.done():
+                await asyncio.sleep(0)
+        await asyncio.wait_for(waited(5), timeout=3)
         assert not waiting.done()  # no deadline: a rebalance waits for the message in hand
         consumer.ack(late)
         await asyncio.wait_for(waiting, timeout=3)
