@@ -39,6 +39,18 @@ them again from the committed offset. Four defects break that:
    stays uncommitted. A rebalance still waits as before (a deadline there would let two members
    process the same partition).
 
+6. ``FlowControlEvent.clear`` (when a rebalance or a stop suspends the flow) empties the stream queues
+   without releasing the events it drops. A message is delivered to every agent of its topic with one
+   reference each (``message.incref(len(channels))`` in the conductor); a copy dropped from one queue
+   keeps its reference for good, so a message another agent already took and acked never becomes
+   ``acked``. ``wait_empty`` then waits for it as long as anything keeps it alive -- and the ingest
+   agent does: ``async for batch in stream.take_events(...)`` keeps its last batch in ``batch`` while
+   it waits for a next batch that never comes (the fetcher is stopped). That is issue 15's hang: SIGTERM
+   while the ClickHouse events agent (the second agent on the events topic) is behind the ingest agent,
+   i.e. busy with a write as the last records go out; wait_empty waits forever for the last batch of
+   one partition, refcount 1. Fix: while the flow is suspended, ``clear`` releases (acks) each event it
+   drops, for its own queue. The ack is stale (3): recorded as done, never committed.
+
 ``apply()`` patches ``faust.transport.consumer.Consumer`` and ``mode.utils.queues.FlowControlEvent``
 once; ``create_app`` calls it. The patches replace private methods of these exact versions, which
 is why pyproject.toml pins faust-streaming and mode-streaming exactly, and why ``apply()`` first
@@ -68,7 +80,7 @@ from typing import Any
 
 from faust.streams import _current_event
 from faust.transport import consumer as faust_consumer
-from faust.types import TP
+from faust.types import TP, EventT
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
 from mode.utils.futures import notify
@@ -92,6 +104,7 @@ def _patches() -> dict[str, tuple[Any, str, Callable[..., Any], str]]:
         "faust Consumer.ack": (consumer, "ack", ack, "5548cf0f75843f73"),
         "faust Consumer.wait_empty": (consumer, "wait_empty", wait_empty, "53195dca246c0a86"),
         "mode FlowControlEvent.resume": (FlowControlEvent, "resume", resume_flow, "da6fc70c770ea01b"),
+        "mode FlowControlEvent.clear": (FlowControlEvent, "clear", clear_flow, "ad25d8fa610ebf2a"),
     }
 
 
@@ -310,6 +323,25 @@ def resume_flow(self: Any) -> None:
     self._resume.set()
     if was_suspended:
         self.clear()
+
+
+def clear_flow(self: Any) -> None:
+    """Empty the managed queues; while the flow is suspended, release every event dropped (6)."""
+    suspended = self._suspend.is_set()
+    for queue in self._queues:
+        if suspended:
+            release_queued(queue)
+        queue.clear()
+
+
+def release_queued(queue: Any) -> int:
+    """Ack, for this queue's channel, each event waiting in ``queue`` (it will never be read)."""
+    released = 0
+    for item in list(getattr(queue, "_queue", ())):
+        if isinstance(item, EventT):
+            item.ack()  # one reference; the last one makes the message acked (a stale ack: not committed)
+            released += 1
+    return released
 
 
 # The originals, taken when this module is first imported (before ``apply`` replaces them).

@@ -237,6 +237,67 @@ def test_without_a_stop_the_wait_ends_when_the_last_message_is_acked() -> None:
     assert consumer._acked[P0] == [3]
 
 
+# -- (6) events dropped from a suspended flow are released ----------------------------------------
+
+def two_agent_message(offset: int) -> Any:
+    """A real faust message of the events topic as the conductor hands it to two agents (refcount 2)."""
+    from faust.types.tuples import ConsumerMessage
+    msg = ConsumerMessage(EVENTS, 0, offset, time.time(), 0, [], b"k", b"v", None, generation_id=3)
+    msg.incref(2)  # ingest + clickhouse-events
+    return msg
+
+
+def test_a_stop_while_the_second_agent_is_behind_does_not_wait_forever_for_the_first_agents_last_batch() -> None:
+    """Issue 15's hang: ingest acked its last batch (refcount 2 -> 1) and keeps it in its ``batch`` loop
+    variable; the same events still sat in the queue of clickhouse-events (busy writing) when the stop
+    suspended the flow and emptied the queues. Without (6) nothing ever acks them again and wait_empty
+    (no deadline) waits forever."""
+    import gc
+    import weakref
+
+    from faust.events import Event
+
+    consumer = WaitingConsumer()
+    consumer._unacked_messages = weakref.WeakSet()  # faust's: a message nothing holds is forgotten
+    flow = FlowControlEvent(initially_suspended=False)
+    consumer.app.flow_control = flow
+    app = SimpleNamespace(consumer=consumer)
+    sink_queue: FlowControlQueue[Any] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    batch = []  # the ingest agent's loop variable: alive until a next batch replaces it
+    for offset in range(12034, 12038):
+        msg = two_agent_message(offset)
+        event = Event(app, b"k", b"v", [], msg)
+        sink_queue.put_nowait(event)  # clickhouse-events has not read it yet
+        msg.tracked = True
+        consumer._unacked_messages.add(msg)  # ingest read it
+        batch.append(event)
+    for event in batch:
+        event.ack()  # ingest processed the batch: one reference left (the sink's)
+    assert [e.message.refcount for e in batch] == [1, 1, 1, 1]
+
+    flow.suspend()  # SIGTERM: App._stop_consumer suspends the flow, then empties the queues
+    faust_fixes.clear_flow(flow)
+    gc.collect()
+    asyncio.run(asyncio.wait_for(consumer.wait_empty(), timeout=3))  # no deadline set: returns only if all released
+
+    assert sink_queue.qsize() == 0
+    assert all(e.message.acked and e.message.refcount == 0 for e in batch)
+    assert consumer._acked[P0] == []  # released while suspended: never committed (read again by the next owner)
+
+
+def test_resuming_the_flow_empties_queues_without_acking_what_they_held() -> None:
+    from faust.events import Event
+
+    consumer = FakeConsumer()
+    flow = FlowControlEvent(initially_suspended=True)
+    queue: FlowControlQueue[Any] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    msg = two_agent_message(5)
+    queue.put_nowait(Event(SimpleNamespace(consumer=consumer), b"k", b"v", [], msg))
+    flow._suspend.clear()  # faust's resume: the flow is running again when the queues are emptied
+    faust_fixes.clear_flow(flow)
+    assert queue.qsize() == 0 and msg.refcount == 2 and not msg.acked
+
+
 # -- the patches fail loudly -------------------------------------------------------------------------
 
 def test_create_app_installs_every_patch() -> None:
@@ -245,7 +306,7 @@ def test_create_app_installs_every_patch() -> None:
 
     create_app(Settings(store="memory://", web_port=0))
     assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)
-    assert len(faust_fixes.installed()) == 5
+    assert len(faust_fixes.installed()) == 6
 
 
 def test_the_installed_versions_and_originals_are_the_ones_the_fixes_were_written_for() -> None:
