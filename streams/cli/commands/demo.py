@@ -38,7 +38,7 @@ from streams.errors import CliError
 from streams.pipeline import from_files
 from streams.settings import Settings, child_env
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # streams/cli/commands/demo.py -> the repo
 SAMPLE = REPO / "infra" / "sample" / "trajectories.jsonl"
 TAU_BENCH = REPO.parent / "shared" / "data" / "tau-bench" / "gpt-4o-airline-dev.json"  # richer, when beside the repo
 WAIT_S = 180.0
