@@ -67,3 +67,15 @@ def test_within_a_pipeline_more_events_then_final_win_and_rank_roundtrips():
     assert row_version("0.0.1", MAX_EVENTS, True) < row_version("0.0.2", 0, False)  # never spills into the rank
     assert pipeline_rank("v70000.5000.1") == (2**16 - 1) << 24 | (2**12 - 1) << 12 | 1  # clamped parts
     assert rank_of(row_version("3.1.4", 99, True)) == pipeline_rank("3.1.4")
+
+
+def test_row_version_limits_by_literal_value():
+    # literals, not the module's constants: a changed cap must show here (issue 17, mutation survivors)
+    assert MAX_EVENTS == 8_388_607
+    assert row_version("0.0.0", 8_388_608, False) == 8_388_607 << 1
+    assert row_version("0.0.0", 8_388_606, True) == 8_388_606 << 1 | 1
+    assert pipeline_rank("2") == 2 << 24 and pipeline_rank("2.7") == 2 << 24 | 7 << 12  # missing parts are 0
+    assert pipeline_rank("1.4096.4096") == 1 << 24 | 4095 << 12 | 4095  # minor and patch clamp at 4095
+    assert pipeline_rank("1.4095.4095") == 1 << 24 | 4095 << 12 | 4095
+    assert pipeline_rank("65535.0.0") == 65535 << 24 and pipeline_rank("65536.0.0") == 65535 << 24
+    assert pipeline_rank("0.0.0") == 0 and pipeline_rank("dev") == 0
