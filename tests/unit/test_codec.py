@@ -115,3 +115,56 @@ def test_integers_beyond_64_bits_are_rejected_not_left_to_crash_the_state_store(
     session = Session("t")
     session.feed(fits[0])
     DEFAULT_ENGINE.encode_state(session.state)  # storable
+
+
+# ---- envelope checks at their edges, by value (issue 17: mutation survivors)
+def _result(status_code: int) -> bytes:
+    return json.dumps({"kind": "tool_result", "trajectory_id": "t", "seq": 0, "status_code": status_code}).encode()
+
+
+def test_status_code_storable_edges() -> None:
+    for fits in (-(2**63), 0, 2**63, 2**64 - 1):
+        out = decode(_result(fits))
+        assert not isinstance(out, Rejected) and out[0].status_code == fits
+    for too_big in (-(2**63) - 1, 2**64):
+        out = decode(_result(too_big))
+        assert out == Rejected(SCHEMA, "an integer outside [-2**63, 2**64 - 1] cannot be stored")
+
+
+def test_tick_needs_both_the_control_header_and_its_value() -> None:
+    from streams.codec import CONTROL_HEADER, TICK_MESSAGE, decode_message, is_tick
+
+    assert is_tick([(CONTROL_HEADER, b"tick")]) and is_tick([("other", b"x"), (CONTROL_HEADER, b"tick")])
+    assert not is_tick([(CONTROL_HEADER, b"tock")]) and not is_tick([("x-other", b"tick")])
+    assert not is_tick(None) and not is_tick([])
+    assert decode_message(b"", None, [(CONTROL_HEADER, b"tick")]) is TICK_MESSAGE
+    assert decode_message(b"", None, [("x-other", b"tick")]) == Rejected(EMPTY, "message value is empty")
+
+
+def test_decode_message_default_limit_is_one_mib() -> None:
+    from streams.codec import decode_message
+
+    event = b'{"kind":"user","trajectory_id":"t","seq":0,"text":"'
+    at_limit = event + b"x" * ((1 << 20) - len(event) - 2) + b'"}'
+    assert len(at_limit) == 1 << 20
+    out = decode_message(at_limit, b"t", None)
+    assert not isinstance(out, Rejected) and len(out[0].text) == (1 << 20) - len(event) - 2
+    over = decode_message(at_limit[:-2] + b'x"}', b"t", None)
+    assert over == Rejected(OVERSIZE, f"{(1 << 20) + 1} bytes > limit {1 << 20}")
+
+
+def test_dlq_headers_by_value_detail_cut_at_1000_bytes() -> None:
+    from streams.codec import dlq_headers
+
+    headers = dlq_headers(Rejected(SCHEMA, "é" * 600), "in", 3, 42)
+    assert dict(headers) == {"x-error-reason": b"schema", "x-error-detail": ("é" * 500).encode(),
+                             "x-source-topic": b"in", "x-source-partition": b"3", "x-source-offset": b"42"}
+    assert len(dict(dlq_headers(Rejected(JSON, "d" * 1001), "in", 0, 0))["x-error-detail"]) == 1000
+
+
+def test_big_integers_in_tool_call_arguments_are_rejected_without_attributes() -> None:
+    call = {"kind": "tool_call", "trajectory_id": "t", "seq": 0, "tool": "f", "call_id": "c"}
+    assert decode(json.dumps({**call, "arguments": {"n": 2**64}}).encode()) == Rejected(
+        SCHEMA, "an integer outside [-2**63, 2**64 - 1] cannot be stored")
+    out = decode(json.dumps({**call, "arguments": {"n": 2**64 - 1}}).encode())
+    assert not isinstance(out, Rejected) and out[0].arguments == {"n": 2**64 - 1}

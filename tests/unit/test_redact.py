@@ -132,3 +132,44 @@ def test_sink_rows_re_redact_old_records() -> None:
     assert "x@y.io" in trajectory_row(report)[record]
     assert "x@y.io" not in trajectory_row(report, redact_content=True)[record]
     assert signal_rows(report, redact_content=True)[0][10] == "mail [email]"
+
+
+# ---- edges by value (issue 17: mutation survivors)
+def _iban(country: str, bban: str) -> str:
+    numeric = int("".join(str(int(c, 36)) for c in bban + country + "00"))
+    return f"{country}{98 - numeric % 97:02d}{bban}"
+
+
+def test_iban_length_bounds_15_to_34() -> None:
+    assert iban_ok("NO9386011117947") is True  # 15, the shortest country format
+    assert iban_ok(_iban("NO", "8601111794")) is False  # 14 characters, valid checksum
+    assert iban_ok(_iban("XX", "1" * 30)) is True  # 34
+    assert iban_ok(_iban("XX", "1" * 31)) is False  # 35, valid checksum
+
+
+def test_phone_digit_count_bounds_8_to_15() -> None:
+    from detectors.redact import phone_ok
+    assert [phone_ok("1" * n) for n in (7, 8, 15, 16)] == [False, True, True, False]
+
+
+def test_redact_value_flattens_exactly_below_max_depth() -> None:
+    from detectors.redact import MAX_DEPTH
+    assert MAX_DEPTH == 32
+    nested: object = "mail a@b.io"
+    for _ in range(40):
+        nested = [nested]
+    out = redact_value({"k": nested})["k"]  # the dict is level 0, the outer list level 1
+    for _ in range(31):
+        assert isinstance(out, list) and len(out) == 1
+        out = out[0]
+    assert out == "[" * 9 + '"mail [email]"' + "]" * 9  # level 32: the rest as redacted JSON text
+    assert redact_value(nested, depth=32) == "[" * 40 + '"mail [email]"' + "]" * 40
+
+
+def test_custom_rules_without_needs_and_with_text_after_the_value() -> None:
+    from detectors.redact import Rule
+    redactor = Redactor(rules=[Rule(name="id", placeholder="[id]", pattern=r"id=(?P<VALUE>\d+);"),
+                               Rule(name="code", placeholder="[code]", pattern=r"code-\d+", needs=("code-",))])
+    assert redactor("see id=42; and id=7; code-12") == "see id=[id]; and id=[id]; [code]"
+    assert redactor("id=1;") == "id=[id];"
+    assert redactor("no match here") == "no match here"
