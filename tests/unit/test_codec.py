@@ -168,3 +168,13 @@ def test_big_integers_in_tool_call_arguments_are_rejected_without_attributes() -
         SCHEMA, "an integer outside [-2**63, 2**64 - 1] cannot be stored")
     out = decode(json.dumps({**call, "arguments": {"n": 2**64 - 1}}).encode())
     assert not isinstance(out, Rejected) and out[0].arguments == {"n": 2**64 - 1}
+
+
+def test_output_encodings_by_value() -> None:
+    one = conv("t", U("hi"))
+    assert json.loads(encode_events(one)) == {"kind": "user", "trajectory_id": "t", "seq": 0, "text": "hi"}
+    assert isinstance(json.loads(encode_events(conv("t", U("a"), U("b")))), list)
+    record = json.loads(encode_signal("t", Signal(type="x.y.z", index=0), pipeline_version="1"))
+    assert record == {"trajectory_id": "t", "pipeline_version": "1", "type": "x.y.z", "index": 0, "confidence": 1.0}
+    mixed = decode(encode_events([*conv("d", U("1")), *conv("c", U("2")), *conv("b", U("3")), *conv("a", U("4"))]))
+    assert mixed == Rejected(MIXED, "one envelope must carry one trajectory, got ['a', 'b', 'c']")

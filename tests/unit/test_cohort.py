@@ -151,3 +151,30 @@ def test_first_identifier_is_the_first_token_with_a_digit_and_five_characters() 
     agrees()
     for text in ("a" * 4095 + "12345", "-" * 4094 + "a1234", "1" * 5000, "ab12 " * 900 + "abc123"):
         assert first_identifier(text) == _identifier_by_token_scan(text)
+
+
+# ---- by value at the edges (issue 17: mutation survivors)
+def test_no_peers_is_all_zero_and_the_action_signature_is_a_fixed_hash() -> None:
+    assert CohortEvidence(basis="", peers=0, agreeing=0, pairs_agreeing=0) == NO_PEERS
+    assert NO_PEERS.disagreement is None and NO_PEERS.outlying is None
+    assert action_signature(["b", "a"]) == action_signature(["a", "b"]) == "a76de9f2d561975f"  # blake2b-64
+    assert action_signature([]) == ""
+
+
+def test_member_copies_the_keys_and_signs_the_actions() -> None:
+    from detectors.cohort import member
+
+    features = Features(task_key="task", context_key="ctx", request_key="req", actions=["b", "a"])
+    assert member(features, "bot") == CohortMember(agent_id="bot", context_key="ctx", task_key="task",
+                                                   request_key="req", action_sig="a76de9f2d561975f")
+
+
+def test_two_members_are_enough_for_a_cohort_on_either_basis() -> None:
+    pair = [CohortMember(task_key="t", request_key="r1", action_sig="x"),
+            CohortMember(task_key="t", request_key="r2", action_sig="y")]
+    assert cohort_evidence(pair) == [CohortEvidence(basis="task", peers=1, agreeing=0, pairs_agreeing=0)] * 2
+    by_request = [CohortMember(task_key="t1", request_key="r", action_sig="x"),
+                  CohortMember(task_key="t2", request_key="r", action_sig="x")]
+    assert cohort_evidence(by_request) == [CohortEvidence(basis="request", peers=1, agreeing=1,
+                                                          pairs_agreeing=2)] * 2
+    assert cohort_evidence(pair[:1]) == [NO_PEERS]

@@ -99,3 +99,52 @@ def test_an_explicit_session_end_does_not_change_the_verdict() -> None:
     without = analyze("t", conv("t", *turns))
     with_end = analyze("t", conv("t", *turns, End()))
     assert (with_end.triage_score, with_end.quality_score) == (without.triage_score, without.quality_score)
+
+
+# ---- triage by value (issue 17: mutation survivors)
+def test_triage_config_defaults_by_value() -> None:
+    from detectors.triage import CohortStage, TriageConfig
+
+    neutral = CohortStage(bias=0.0, scale=1.0, disagreement=0.0, outlying=0.0)
+    assert CohortStage() == neutral
+    assert TriageConfig() == TriageConfig(bias=-1.0, weights={}, cohort_prior=1.0, task_stage=neutral,
+                                          request_stage=neutral, source="")
+
+
+def test_evidence_values_by_value() -> None:
+    import msgspec
+
+    from detectors.triage import evidence_values
+
+    features = Features(user_turns=3, assistant_turns=2, tool_calls=4, tool_results=1, failed_state_changes=4,
+                        state_changes=5, handoffs=0, tool_errors=9, retried_state_changes=1)
+    counts = {"execution.failure.bad_query": 4, "interaction.disengagement.escalation": 1}
+    assert evidence_values(counts, features) == {
+        "execution.failure": 2.0, "interaction.disengagement": 1.0, "tool_errors": 3.0, "state_changes": 3.0,
+        "failed_state_changes": 2.0, "retried_state_changes": 1.0, "length": math.log2(11), "user_turns": 2.0,
+        "handoff": 0.0}
+    handed_off = evidence_values(counts, msgspec.structs.replace(features, handoffs=1, state_changes=2))
+    assert "interaction.disengagement" not in handed_off  # the honoured escalation is dropped
+    assert (handed_off["handoff"], handed_off["state_changes"]) == (1.0, 2.0)
+
+
+def test_cohort_contribution_uses_the_stage_of_its_basis() -> None:
+    import msgspec
+
+    from detectors.cohort import CohortEvidence
+    from detectors.triage import CohortStage, TriageConfig, cohort_contribution
+
+    config = TriageConfig(cohort_prior=1.0, task_stage=CohortStage(disagreement=2.0, outlying=1.0),
+                          request_stage=CohortStage(disagreement=0.5, outlying=3.0))
+    task = CohortEvidence(basis="task", peers=3, agreeing=1, pairs_agreeing=8)  # disagreement 2/3, outlying 1/3
+    assert cohort_contribution(task, config) == pytest.approx((2.0 * 2 / 3 + 1.0 / 3) * 0.75)
+    request = msgspec.structs.replace(task, basis="request")
+    assert cohort_contribution(request, config) == pytest.approx((0.5 * 2 / 3 + 3.0 / 3) * 0.75)
+    assert cohort_contribution(CohortEvidence(), config) is None
+
+
+def test_load_config_names_the_os_error() -> None:
+    from detectors.triage import load_config
+
+    with pytest.raises(ValueError, match=r"^cannot read triage config /nonexistent/x\.toml: No such file or directory$"):
+        load_config("/nonexistent/x.toml")
