@@ -441,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--threshold", type=float, help="exit 1 when the killed share is below this")
     parser.add_argument("--json", type=Path, help="write the results as JSON lines here")
+    parser.add_argument("--ids", type=Path, help="run only the mutants whose ids this file lists (e.g. survivors)")
     args = parser.parse_args(argv)
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
@@ -458,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     eq = equivalents()
     selected = sample(found, args.sample, args.seed) if args.sample else [m for m in found if m.id not in eq]
+    if args.ids:
+        wanted = set(args.ids.read_text().split())
+        selected = [m for m in selected if m.id in wanted]
     start = time.monotonic()
     results, _ = run(selected)
     killed = sum(r.status != "survived" for r in results)

@@ -149,3 +149,41 @@ def test_reorder_buffer_counts_every_field_of_a_buffered_event() -> None:
         assert session.state.pending_bytes <= MAX_REORDER_BYTES
     assert session.state.gaps == 1
 
+
+
+# ---- the session's features by value (issue 17: mutation survivors)
+def test_features_of_one_trajectory_by_value() -> None:
+    from detectors.features import Features
+    from tests.builders import Fb
+
+    assert msgspec.structs.asdict(Features()) == {
+        "events": 0, "user_turns": 0, "assistant_turns": 0, "tool_calls": 0, "tool_results": 0, "tool_errors": 0,
+        "state_changes": 0, "failed_state_changes": 0, "retried_state_changes": 0, "handoffs": 0, "user_chars": 0,
+        "assistant_chars": 0, "distinct_tools": [], "feedback_score": None, "first_ts": None, "last_ts": None,
+        "task_key": "", "context_key": "", "request_key": "", "user_key": "", "actions": []}
+    events = conv(
+        "t",
+        U("hi, my order is #W12345 please", attributes={"task": "t-7", "system_sha256": "abc"}),
+        A("looking"),
+        C("get_order_details", {"order_id": "#W99887"}, call_id="c1"),
+        R('{"status": "ok"}', call_id="c1"),
+        C("cancel_order", {"order_id": "#W99887", "reason": "no"}, call_id="c2"),
+        R("Error: cannot cancel", call_id="c2", is_error=True),
+        C("cancel_order", {"order_id": "#W99887", "reason": "No "}, call_id="c3"),  # retried after a failure
+        R("done", call_id="c3"),
+        C("transfer_to_human_agents", {}, call_id="c4"),
+        R("transferred", call_id="c4"),
+        A("bye now"),
+        Fb(0.25),
+        start_ts=100.0)
+    session = Session("t")
+    for event in events:
+        session.feed(event)
+    assert msgspec.structs.asdict(session.state.features) == {
+        "events": 12, "user_turns": 1, "assistant_turns": 2, "tool_calls": 4, "tool_results": 4, "tool_errors": 1,
+        "state_changes": 1, "failed_state_changes": 1, "retried_state_changes": 1, "handoffs": 1,
+        "user_chars": 30, "assistant_chars": 14,
+        "distinct_tools": ["get_order_details", "cancel_order", "transfer_to_human_agents"],
+        "feedback_score": 0.25, "first_ts": 100.0, "last_ts": 111.0, "task_key": "t-7", "context_key": "abc",
+        "request_key": "w99887",  # the first tool call's identifier beats the user's
+        "user_key": "w12345", "actions": ["91991266f4a2e843"]}  # the one successful cancel
