@@ -42,7 +42,6 @@ import importlib.abc
 import importlib.util
 import json
 import os
-import random
 import select
 import signal
 import sys
@@ -421,10 +420,12 @@ def run(selected: list[Mutant], root: Path = REPO, log: bool = True) -> tuple[li
 
 
 def sample(all_mutants: list[Mutant], size: int, seed: int) -> list[Mutant]:
-    """A deterministic sample: the same code, size and seed always give the same mutants."""
+    """A deterministic sample: the same code, size and seed always give the same mutants. Mutants are
+    ranked by a hash of (seed, id), so recording an equivalent or adding code elsewhere swaps few."""
     eq = equivalents()
-    pool = sorted((m for m in all_mutants if m.id not in eq), key=lambda m: m.id)
-    return sorted(random.Random(seed).sample(pool, min(size, len(pool))), key=lambda m: (m.module, m.index))
+    ranked = sorted((m for m in all_mutants if m.id not in eq),
+                    key=lambda m: hashlib.sha1(f"{seed}:{m.id}".encode()).hexdigest())
+    return sorted(ranked[:size], key=lambda m: (m.module, m.index))
 
 
 def all_of(modules: list[str]) -> Iterator[Mutant]:

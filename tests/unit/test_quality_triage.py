@@ -148,3 +148,17 @@ def test_load_config_names_the_os_error() -> None:
 
     with pytest.raises(ValueError, match=r"^cannot read triage config /nonexistent/x\.toml: No such file or directory$"):
         load_config("/nonexistent/x.toml")
+
+
+def test_combined_score_and_cohort_reason_by_value() -> None:
+    from detectors.cohort import CohortEvidence
+    from detectors.triage import CohortStage, TriageConfig, cohort_reason, combined_from_trajectory_score
+
+    config = TriageConfig(cohort_prior=1.0,
+                          task_stage=CohortStage(bias=0.5, scale=2.0, disagreement=2.0, outlying=1.0))
+    cohort = CohortEvidence(basis="task", peers=3, agreeing=1, pairs_agreeing=8)  # term (2*2/3 + 1/3) * 3/4
+    expected = round(1 / (1 + math.exp(-(0.5 + 2.0 * math.log(0.3 / 0.7) + 1.25))), 4)
+    assert combined_from_trajectory_score(0.3, cohort, config) == expected == 0.5138
+    assert combined_from_trajectory_score(0.3, CohortEvidence(), config) == 0.3
+    assert cohort_reason(cohort, config) == "cohort +1.25: 2 of 3 peers (same task) ended with other actions"
+    assert cohort_reason(CohortEvidence(), config) == "cohort: no peers (trajectory evidence only)"
