@@ -136,9 +136,8 @@ class Mutator(ast.NodeTransformer):
                 node.body = self._body(node.body)  # bases, keywords, decorators: not mutated
             else:
                 node.body = self._body(node.body)
-                for default in [*node.args.defaults, *node.args.kw_defaults]:
-                    if default is not None:
-                        self.visit(default)
+                node.args.defaults = [self.visit(d) for d in node.args.defaults]
+                node.args.kw_defaults = [d if d is None else self.visit(d) for d in node.args.kw_defaults]
         finally:
             self._scope.pop()
         return node

@@ -162,3 +162,13 @@ def test_combined_score_and_cohort_reason_by_value() -> None:
     assert combined_from_trajectory_score(0.3, CohortEvidence(), config) == 0.3
     assert cohort_reason(cohort, config) == "cohort +1.25: 2 of 3 peers (same task) ended with other actions"
     assert cohort_reason(CohortEvidence(), config) == "cohort: no peers (trajectory evidence only)"
+
+
+def test_combined_score_clamps_the_stored_score_away_from_0_and_1() -> None:
+    from detectors.cohort import CohortEvidence
+    from detectors.triage import CohortStage, TriageConfig, combined_from_trajectory_score
+
+    halved = TriageConfig(task_stage=CohortStage(scale=0.5))  # logit of 1 - 1e-6 is 13.8: halved, 6.9
+    cohort = CohortEvidence(basis="task", peers=3, agreeing=1, pairs_agreeing=8)
+    assert combined_from_trajectory_score(1.0, cohort, halved) == 0.999
+    assert combined_from_trajectory_score(0.0, cohort, halved) == 0.001

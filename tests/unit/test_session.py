@@ -187,3 +187,42 @@ def test_features_of_one_trajectory_by_value() -> None:
         "feedback_score": 0.25, "first_ts": 100.0, "last_ts": 111.0, "task_key": "t-7", "context_key": "abc",
         "request_key": "w99887",  # the first tool call's identifier beats the user's
         "user_key": "w12345", "actions": ["91991266f4a2e843"]}  # the one successful cancel
+
+
+def _features_of(*specs: dict) -> object:
+    session = Session("t")
+    for event in conv("t", *specs):
+        session.feed(event)
+    return session.state.features
+
+
+def test_feature_caps_keys_and_first_lookup_by_value() -> None:
+    from detectors.features import first_identifier
+
+    many = _features_of(U("x", attributes={"task": "k" * 300, "system_sha256": "s" * 100}),
+                        *[C(f"tool_{i}", call_id=f"c{i}") for i in range(40)])
+    assert many.distinct_tools == [f"tool_{i}" for i in range(32)]  # at most 32 tool names
+    assert (many.task_key, many.context_key) == ("k" * 200, "s" * 64)
+    assert first_identifier(" " * 4091 + "ab123") == "ab123"  # ends at character 4096: scanned
+    assert first_identifier(" " * 4092 + "ab123") == ""  # cut at 4096 to "ab12": too short
+    assert first_identifier("1abcd") == "1abcd"
+    for first, second in ((1, 2), (2, 1)):
+        f = _features_of(C("get_user", {"id": "aa11111"}, call_id="a"), R("ok", call_id="a"),
+                         C("get_user", {"id": "bb22222"}, call_id="b"), R("ok", call_id="b"),
+                         C("book_flight", {"f": first}, call_id="x"), R("ok", call_id="x"),
+                         C("book_flight", {"f": second}, call_id="y"), R("ok", call_id="y"),
+                         C("book_flight", {"f": second}, call_id="z"), R("Error: full", call_id="z", is_error=True))
+        assert f.request_key == "aa11111"  # the first call's lookup, not a later one
+        assert (f.state_changes, f.failed_state_changes, f.tool_errors) == (2, 1, 1)
+        assert len(f.actions) == 2 and f.actions == sorted(f.actions)  # two actions differing by a number
+
+
+def test_session_caps_by_literal_value_and_the_engine_keeps_its_triage() -> None:
+    from detectors import session as session_module
+    from detectors.triage import TriageConfig, packaged_config
+
+    assert (session_module.MAX_OPEN_CALLS, session_module.MAX_REORDER, session_module.MAX_REORDER_BYTES,
+            session_module.MAX_SIGNALS) == (64, 256, 4 << 20, 500)
+    custom = TriageConfig(bias=-3.0)
+    assert Engine(triage=custom).triage is custom
+    assert Engine().triage is packaged_config()
