@@ -12,20 +12,19 @@ short sample.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.worker.shutdown import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT_IN_USE, EXIT_TIMEOUT
 from tests.support.faults import (
     VERSION,
     assert_exactly_once,
     committed_to_end,
+    describe_group,
     expected,
     group_lag,
     inspect_chdb,
@@ -138,17 +137,7 @@ def test_sigterm_during_a_rebalance_exits_and_the_other_member_finishes_with_ide
 
 def rebalancing(kafka: str, group: str) -> bool:
     """The consumer group is between generations (a member joined or left, assignments not yet synced)."""
-    return asyncio.run(_group_state(kafka.split("://")[-1], group)) in ("PreparingRebalance", "CompletingRebalance")
-
-
-async def _group_state(bootstrap: str, group: str) -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    return str(response.groups[0][2])
+    return str(describe_group(kafka, group)[2]) in ("PreparingRebalance", "CompletingRebalance")
 
 
 def test_sigterm_during_a_clickhouse_outage_exits_zero_and_a_restart_writes_the_held_batch(

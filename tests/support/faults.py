@@ -150,20 +150,25 @@ async def _group_lag(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
     return done, sum(ends.values())
 
 
-def group_assignments(kafka: str, group: str, topic: str) -> list[set[int]]:
-    """The partitions of ``topic`` assigned to each member of ``group`` (one set per member)."""
-    return asyncio.run(_group_assignments(kafka.split("://")[-1], group, topic))
+def describe_group(kafka: str, group: str) -> Any:
+    """The broker's DescribeGroups entry for ``group``: (error, id, state, protocol type, protocol, members)."""
+    return asyncio.run(_describe_group(kafka.split("://")[-1], group))
 
 
-async def _group_assignments(bootstrap: str, group: str, topic: str) -> list[set[int]]:
+async def _describe_group(bootstrap: str, group: str) -> Any:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group])
     finally:
         await admin.close()
+    return response.groups[0]
+
+
+def group_assignments(kafka: str, group: str, topic: str) -> list[set[int]]:
+    """The partitions of ``topic`` assigned to each member of ``group`` (one set per member)."""
     out = []
-    for member in response.groups[0][5]:
+    for member in describe_group(kafka, group)[5]:
         raw = member[4]
         assignment = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
         out.append({p for t, ps in (assignment.assignment if assignment else ()) if t == topic for p in ps})
