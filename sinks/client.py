@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
-from typing import Any
+from importlib import metadata
+from typing import Any, Final
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -12,13 +14,74 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from sinks.config import resolve_dsn
 
 ClientFactory = Callable[[], Any]
-__all__ = ["ClientFactory", "ClientHolder", "DatabaseError", "connect", "factory"]
+__all__ = ["SERVER_FLOOR", "ClientFactory", "ClientHolder", "DatabaseError", "UnsupportedVersion", "check_server",
+           "connect", "factory"]
+
+# The oldest ClickHouse server we support: the compose image's version, whose engine (chdb-core 26.3)
+# tools/lowest_versions.sh tests; the main suite tests chDB's newest. Below it, `signals migrate` refuses.
+SERVER_FLOOR: Final = (26, 3)
+
+
+class UnsupportedVersion(Exception):
+    """An engine, client or server older than we support; says what was found and what to do."""
+
+    def __init__(self, expected: str, got: str, fix: str) -> None:
+        super().__init__(f"expected {expected}, got {got}. Fix: {fix}")
+        self.expected, self.got, self.fix = expected, got, fix
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """The leading numeric release of a version string: "26.9.2.1" -> (26, 9, 2, 1), "1.6.0rc1" -> (1, 6, 0)."""
+    match = re.match(r"\d+(?:\.\d+)*", text.strip())
+    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
+
+
+def declared_floor(package: str) -> str | None:
+    """The ``>=`` floor pyproject.toml declares for a dependency (read from the installed metadata)."""
+    try:
+        requirements = metadata.requires("agent-signals") or []
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return None
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        if name and name.group(0).lower() == package and ";" not in requirement:
+            floor = re.search(r">=\s*([0-9][^,;\s]*)", requirement)
+            return floor.group(1) if floor else None
+    return None
+
+
+def check_package(package: str) -> None:
+    """Raise UnsupportedVersion when the installed ``package`` is below the floor we declare."""
+    floor = declared_floor(package)
+    try:
+        found = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        found = "not installed"
+    if floor and version_tuple(found) < version_tuple(floor):
+        raise UnsupportedVersion(f"{package} >= {floor}", f"{package} {found}",
+                                 f"pip install '{package}>={floor}' (or reinstall agent-signals to get its dependencies)")
+
+
+def check_server(client: Any) -> str:
+    """The server's ``version()``; raise UnsupportedVersion below SERVER_FLOOR."""
+    found = str(client.command("SELECT version()"))
+    if version_tuple(found) < SERVER_FLOOR:
+        floor = ".".join(map(str, SERVER_FLOOR))
+        raise UnsupportedVersion(f"a ClickHouse server >= {floor}", f"ClickHouse {found}",
+                                 f"upgrade the server to {floor} or newer (infra/docker-compose.yml pins the "
+                                 "version we test), or use the embedded chdb:// default")
+    return found
 
 
 def connect(dsn: str) -> Any:
     """A clickhouse-connect client for the DSN (``chdb://`` embedded or ``http(s)://`` server).
-    Queries name the database explicitly, so one client serves any database."""
-    return clickhouse_connect.get_client(dsn=resolve_dsn(dsn))
+    Queries name the database explicitly, so one client serves any database. The client library (and
+    for ``chdb://`` the engine) must be at least the floors pyproject.toml declares."""
+    resolved = resolve_dsn(dsn)
+    check_package("clickhouse-connect")
+    if resolved.startswith("chdb://"):
+        check_package("chdb")
+    return clickhouse_connect.get_client(dsn=resolved)
 
 
 def factory(dsn: str) -> ClientFactory:

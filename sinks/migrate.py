@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
+from sinks.client import check_server
+
 SCHEMA_DIR: Final = Path(__file__).parent / "schema"
 _FILE: Final = re.compile(r"^(\d{3})_(\w+)\.sql$")
 TTL_TABLES: Final = ("trajectories", "trajectory_versions", "signals", "events")
@@ -32,7 +34,9 @@ def applied_versions(client: Any, database: str) -> set[int]:
 
 
 def migrate(client: Any, database: str, *, ttl_days: int | None = None) -> list[tuple[int, str, bool]]:
-    """Apply pending migrations; return (version, name, applied_now) for every known migration."""
+    """Apply pending migrations; return (version, name, applied_now) for every known migration.
+    Refuses (UnsupportedVersion) a server older than sinks.client.SERVER_FLOOR before changing anything."""
+    check_server(client)
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations (version UInt32, name String, "

@@ -70,9 +70,12 @@ def scored_source(selection: Selection, database: str, weights: CohortWeights) -
         f"FROM {source_table(selection, database)} {clause}"
     )
     task, request = "agent_id, context_key, task_key", "agent_id, context_key, request_key"
-    pairs = (  # agreeing ordered pairs per cohort: the sum over its members of their agreeing peers
-        f"SELECT *, sum(task_same - 1) OVER (PARTITION BY {task}) AS task_pairs, "
-        f"sum(request_same - 1) OVER (PARTITION BY {request}) AS request_pairs FROM ({inner})"
+    # Agreeing ordered pairs per cohort: the sum over its members of their agreeing peers, written
+    # sum(same) - n and not sum(same - 1): ClickHouse 26.3 rewrites the latter into an aggregate and
+    # drops the window (optimize_arithmetic_operations_in_aggregate_functions; NOT_FOUND_COLUMN_IN_BLOCK).
+    pairs = (
+        f"SELECT *, sum(task_same) OVER (PARTITION BY {task}) - task_n AS task_pairs, "
+        f"sum(request_same) OVER (PARTITION BY {request}) - request_n AS request_pairs FROM ({inner})"
     )
     cohort = (
         "SELECT *, multiIf(task_key != '' AND task_n >= 2, 'task', request_key != '' AND request_n >= 2, "

@@ -8,6 +8,7 @@ import sys
 
 from aiokafka.errors import KafkaConnectionError
 
+from sinks.client import UnsupportedVersion
 from streams.errors import CliError
 from streams.settings import debug_enabled
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CliError as error:
+    except (CliError, UnsupportedVersion) as error:
         print(f"signals {args.command}: {error}", file=sys.stderr)
         return 2
     except KafkaConnectionError as error:
