@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from sinks.cluster import quote as quote_cluster
 from sinks.config import database_name, resolve_dsn
 from streams.errors import CliError
 
@@ -69,6 +70,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     kafka_ca_file: str = ""
     clickhouse_database: str = "signals"  # database for tables and queries
     clickhouse_ttl_days: int = 0  # keep rows N days after insertion (0: forever); applied by migrate
+    clickhouse_cluster: str = ""  # migrate: the Replicated/Distributed schema ON CLUSTER this name (sinks/cluster.py)
     topic_replication: int = 1  # replication factor of the topics the worker creates
     sink_backoff_s: float = 0.5  # first retry delay of a failed ClickHouse write (doubles each time)
     sink_max_backoff_s: float = 15.0  # ... up to this
@@ -167,4 +169,10 @@ def _convert(raw: dict[str, Any]) -> Settings:
         database_name(settings.clickhouse_database)
     except ValueError as error:
         raise CliError("a database name of letters, digits and _", str(error), "e.g. --database signals") from None
+    if settings.clickhouse_cluster:
+        try:
+            quote_cluster(settings.clickhouse_cluster)
+        except ValueError as error:
+            raise CliError("SIGNALS_CLICKHOUSE_CLUSTER (--cluster): a cluster name from remote_servers", str(error),
+                           "e.g. --cluster prod (SELECT DISTINCT cluster FROM system.clusters lists them)") from None
     return settings

@@ -15,9 +15,10 @@ from streams.settings import SECRET_FIELDS, Settings, env_name
 # Field -> flag, where the flag is not simply --<field-with-dashes> (kept for compatibility).
 FLAG_NAMES = {
     "inactivity_gap_s": "--inactivity-gap", "idle_close_s": "--idle-close", "session_timeout_s": "--session-timeout",
-    "sink_batch_within_s": "--sink-within", "clickhouse_ttl_days": "--ttl-days",
+    "sink_batch_within_s": "--sink-within", "clickhouse_ttl_days": "--ttl-days", "clickhouse_cluster": "--cluster",
 }
 HELP = {
+    "clickhouse_cluster": "ClickHouse cluster for the Replicated/Distributed schema",
     "kafka": "Kafka brokers, comma-separated", "clickhouse": "ClickHouse DSN", "partitions": "partitions of created topics",
     "pipeline_version": "version stamped on records", "inactivity_gap_s": "event-time gap (s) that closes a session",
     "idle_close_s": "wall-clock quiet time (s) before a quiet partition is ticked",
