@@ -147,3 +147,42 @@ def _tool_span(tracer: Any, context: Any, message: dict[str, Any], names: dict[s
         span.set_status(Status(StatusCode.ERROR, message["content"]))
     span.end(end_time=clock + SECOND // 2)
     return clock + SECOND // 2 + SECOND // 10
+
+
+def _hex_ids(node: Any) -> Any:
+    """MessageToDict's base64 ids -> the hex ids the OTLP/JSON spec (and the Collector) writes."""
+    import base64
+
+    if isinstance(node, dict):
+        return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
+                    else _hex_ids(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_hex_ids(v) for v in node]
+    return node
+
+
+def to_json_lines(spans: list[ReadableSpan], *, per_line: int = 1, reverse: bool = False) -> str:
+    """OTLP/JSON lines as the Collector's file exporter writes them: one TracesData per line
+    (``per_line`` spans each), hex ids, int64 as strings."""
+    from google.protobuf.json_format import MessageToDict
+
+    ordered = list(reversed(spans)) if reverse else list(spans)
+    lines = [json.dumps(_hex_ids(MessageToDict(encode_spans(ordered[i:i + per_line]), use_integers_for_enums=True)), separators=(",", ":"))
+             for i in range(0, len(ordered), per_line)]
+    return "".join(line + "\n" for line in lines)
+
+
+WEATHER: list[dict[str, Any]] = [  # a short support conversation with a failing tool, then thanks
+    {"role": "user", "content": "what's the weather in Paris? it keeps failing"},
+    {"role": "assistant", "content": "",
+     "tool_calls": [{"id": "call_VSPy", "type": "function",
+                     "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "tool_call_id": "call_VSPy", "content": "error: weather API timed out after 5s"},
+    {"role": "assistant", "content": "Sorry, the weather service timed out. Let me try again.",
+     "tool_calls": [{"id": "call_Q2", "type": "function",
+                     "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "tool_call_id": "call_Q2", "content": "{\"temp_c\": 18, \"sky\": \"cloudy\"}"},
+    {"role": "assistant", "content": "It is 18°C and cloudy in Paris."},
+    {"role": "user", "content": "thanks, that works"},
+    {"role": "assistant", "content": "You're welcome!"},
+]

@@ -14,7 +14,10 @@ from detectors.adapters.otel.spans import MAX_DEPTH, Span, SpanError, SpanEvent,
 
 _decoder = msgspec.json.Decoder()
 _HEX = re.compile(r"[0-9a-fA-F]*")
-_SCALARS = {"stringValue": str, "string_value": str, "boolValue": bool, "bool_value": bool}
+_KINDS = {f"SPAN_KIND_{name}": n for n, name in enumerate(
+    ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"))}
+_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+_SCALARS: dict[str, type] = {"stringValue": str, "string_value": str, "boolValue": bool, "bool_value": bool}
 
 
 def decode_json(payload: bytes) -> list[Span]:
@@ -49,9 +52,9 @@ def _span(raw: Any, resource: dict[str, Any], scope: str, where: str) -> Span:
     status = _dict(raw, "status")
     return Span(
         trace_id=trace_id, span_id=span_id, name=str(raw.get("name", "")),
-        parent_id=hex_id(raw, "parentSpanId", where), kind=_int(_get(raw, "kind", 0), where),
+        parent_id=hex_id(raw, "parentSpanId", where), kind=_enum(_get(raw, "kind", 0), _KINDS, where),
         start_ns=_int(_get(raw, "startTimeUnixNano", 0), where), end_ns=_int(_get(raw, "endTimeUnixNano", 0), where),
-        status_code=_int(status.get("code", 0), where), status_message=str(status.get("message", "")),
+        status_code=_enum(status.get("code", 0), _CODES, where), status_message=str(status.get("message", "")),
         attributes=attributes(_list(raw, "attributes")),
         events=[SpanEvent(str(e.get("name", "")), _int(_get(e, "timeUnixNano", 0), where),
                           attributes(_list(e, "attributes")))
@@ -73,20 +76,25 @@ def attributes(pairs: list[Any], depth: int = 0) -> dict[str, Any]:
 def value(raw: Any, depth: int = 0) -> Any:
     if not isinstance(raw, dict) or depth >= MAX_DEPTH:
         return None
-    for name, kind in raw.items():
+    for name, held in raw.items():
         if name in _SCALARS:
-            return kind(raw[name]) if isinstance(raw[name], str | bool) else None
+            return held if isinstance(held, _SCALARS[name]) else None
         if name in ("intValue", "int_value"):
-            return _int(raw[name], "intValue", strict=False)
+            return _int(held, "intValue", strict=False)
         if name in ("doubleValue", "double_value"):
-            return _float(raw[name])
+            return _float(held)
         if name in ("arrayValue", "array_value"):
-            return [value(v, depth + 1) for v in _list(kind, "values")] if isinstance(kind, dict) else []
+            return [value(v, depth + 1) for v in _list(held, "values")]
         if name in ("kvlistValue", "kvlist_value"):
-            return attributes(_list(kind, "values"), depth + 1) if isinstance(kind, dict) else {}
+            return attributes(_list(held, "values"), depth + 1)
         if name in ("bytesValue", "bytes_value"):
-            return str(kind)
+            return str(held)
     return None
+
+
+def _enum(raw: Any, names: dict[str, int], where: str) -> Any:
+    """Enums are integers in OTLP/JSON; their names (what protobuf's own JSON writes) are accepted."""
+    return names[raw] if isinstance(raw, str) and raw in names else _int(raw, where)
 
 
 def _int(raw: Any, where: str, *, strict: bool = True) -> Any:
