@@ -91,7 +91,9 @@ def _openinference(span: Any, history: list[dict[str, Any]], answer: dict[str, A
 
 def conversation_spans(messages: list[dict[str, Any]], *, conversation: str = "conv-1", shape: str = "genai",
                        failed_calls: frozenset[str] = frozenset(), model: str = "gpt-4o",
-                       start_ns: int = T0) -> tuple[list[ReadableSpan], list[dict[str, Any]]]:
+                       start_ns: int = T0, everywhere: bool = False) -> tuple[list[ReadableSpan], list[dict[str, Any]]]:
+    """``everywhere``: the conversation and agent ids on every span, not only on the agent span (as
+    OpenInference's session context and util-genai's inference spans set it)."""
     tracer, exporter = tracer_and_exporter()
     clock = start_ns
     timed: list[dict[str, Any]] = []
@@ -102,11 +104,13 @@ def conversation_spans(messages: list[dict[str, Any]], *, conversation: str = "c
         if message["role"] != "assistant":
             timed.append(dict(message))  # its ts: the next inference span's start (filled below)
             if message["role"] == "tool":
-                clock = _tool_span(tracer, context, message, names, shape, failed_calls, clock)
+                extra = _conversation_attr(shape, conversation, everywhere)
+                clock = _tool_span(tracer, context, message, names, shape, failed_calls, clock, extra)
             continue
         history = [{k: v for k, v in m.items() if k != "timestamp"} for m in timed]
         span = tracer.start_span(f"chat {model}", context=context, start_time=clock,
-                                 attributes={"gen_ai.request.model": model, **_conversation_attr(shape, conversation)})
+                                 attributes={"gen_ai.request.model": model,
+                                             **_conversation_attr(shape, conversation, everywhere)})
         for m in timed:
             m.setdefault("timestamp", clock / 1e9)
         {"genai": _genai, "legacy": _legacy_flat, "openinference": _openinference,
@@ -128,12 +132,14 @@ def _agent_attrs(shape: str, conversation: str) -> dict[str, Any]:
             "gen_ai.agent.id": "agent-7", "gen_ai.conversation.id": conversation}
 
 
-def _conversation_attr(shape: str, conversation: str) -> dict[str, Any]:
-    return {"session.id": conversation} if shape == "openinference" else {}
+def _conversation_attr(shape: str, conversation: str, everywhere: bool) -> dict[str, Any]:
+    if shape == "openinference":
+        return {"session.id": conversation, **({"agent.name": "support"} if everywhere else {})}
+    return {"gen_ai.conversation.id": conversation, "gen_ai.agent.id": "agent-7"} if everywhere else {}
 
 
 def _tool_span(tracer: Any, context: Any, message: dict[str, Any], names: dict[str, str], shape: str,
-               failed_calls: frozenset[str], clock: int) -> int:
+               failed_calls: frozenset[str], clock: int, extra: dict[str, Any]) -> int:
     call_id, name = message["tool_call_id"], names.get(message["tool_call_id"], "")
     if shape == "openinference":
         attrs = {"openinference.span.kind": "TOOL", "tool.name": name, "tool_call.id": call_id,
@@ -141,7 +147,7 @@ def _tool_span(tracer: Any, context: Any, message: dict[str, Any], names: dict[s
     else:
         attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
                  "gen_ai.tool.call.result": message["content"]}
-    span = tracer.start_span(f"execute_tool {name}", context=context, start_time=clock, attributes=attrs)
+    span = tracer.start_span(f"execute_tool {name}", context=context, start_time=clock, attributes={**attrs, **extra})
     if call_id in failed_calls:
         span.set_attribute("error.type", "TimeoutError")
         span.set_status(Status(StatusCode.ERROR, message["content"]))

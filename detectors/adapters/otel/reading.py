@@ -20,7 +20,7 @@ import msgspec
 from detectors.adapters.otel.spans import STATUS_ERROR, Span, SpanError
 
 MAX_MESSAGES: Final = 10_000  # messages read from one span's history (an index above is refused)
-MAX_TEXT: Final = 1 << 20  # characters of one JSON attribute parsed as messages
+MAX_TEXT: Final = 16 << 20  # characters of one JSON attribute parsed as messages (a long history)
 INFERENCE, TOOL, AGENT = "inference", "tool", "agent"
 
 _json: Final = msgspec.json.Decoder()
