@@ -27,6 +27,8 @@ class OtlpIngest:
         for item in batch:
             message = item.message
             read = self.reader.read(message.value)
+            self.metrics.otlp_spans.inc(read.spans)
+            self.metrics.otlp_events.inc(read.events)
             for key, value in read.messages:
                 await send(events_topic, key, value, None, None, None)
             if read.rejected is not None:

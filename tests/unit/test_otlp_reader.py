@@ -83,3 +83,47 @@ def test_an_envelope_too_large_is_split_into_one_message_per_event() -> None:
     record = to_proto(conversation_spans(WEATHER, conversation="big", shape="genai", everywhere=True)[0])
     messages = OtlpReader(max_bytes=200).read(record).messages
     assert len(messages) == 9 and all(len(decode(v, k)) == 1 for k, v in messages)  # type: ignore[arg-type]
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes, Any]] = []
+
+    async def send(self, topic: str, key: bytes | None, value: bytes, partition: Any, timestamp: Any,
+                   headers: Any) -> None:
+        self.sent.append((topic, key, value, headers))
+
+
+@dataclass
+class _Kafka:
+    value: bytes
+    key: bytes | None = None
+    topic: str = "otlp_spans"
+    partition: int = 2
+    offset: int = 41
+    headers: Any = None
+
+
+def test_the_otlp_agent_sends_events_to_the_events_topic_and_bad_records_to_the_dlq() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from streams.settings import Settings
+    from streams.worker.metrics import Metrics
+    from streams.worker.otlp_agent import OtlpIngest
+
+    producer, metrics = _Producer(), Metrics()
+    topics = SimpleNamespace(events=SimpleNamespace(get_topic_name=lambda: "ev"),
+                             dlq=SimpleNamespace(get_topic_name=lambda: "dead"))
+    ingest = OtlpIngest(SimpleNamespace(producer=producer), topics, Settings(topic_otlp="otlp_spans"),  # type: ignore[arg-type]
+                        metrics)
+    records = _records(1)
+    asyncio.run(ingest.process([SimpleNamespace(message=_Kafka(r)) for r in [*records, b"\xff\xff"]]))
+    to_events = [s for s in producer.sent if s[0] == "ev"]
+    assert {key for _, key, _, _ in to_events} == {b"conv-k"}
+    assert sum(len(decode(v, k)) for _, k, v, _ in to_events) == 9  # type: ignore[arg-type]
+    [(_, key, value, headers)] = [s for s in producer.sent if s[0] == "dead"]
+    assert (key, value, dict(headers)["x-error-reason"], dict(headers)["x-source-offset"]) == (
+        None, b"\xff\xff", b"otlp", b"41")
+    assert metrics.otlp_spans._value.get() == 7 and metrics.otlp_events._value.get() == 9
+    assert metrics.rejected.labels("otlp")._value.get() == 1
