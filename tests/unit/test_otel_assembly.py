@@ -173,3 +173,33 @@ def test_bounded_state_under_a_flood_of_conversations_and_tool_runs() -> None:
         assembler.add(spans)
     assert len(assembler.conversations) == 5 and len(assembler.identities.traces) == 5
     assert all(len(c.runs) <= 2 for c in assembler.conversations.values())
+
+
+@pytest.mark.parametrize("system_on", ["first", "second"])
+def test_spans_with_and_without_system_instructions_continue_the_same_history(system_on: str) -> None:
+    """The prefix a span continues counts conversation turns, not system messages (which make no
+    event): a later span without the system instructions does not shift positions."""
+    user = {"role": "user", "parts": [{"type": "text", "content": "hi"}]}
+    hello = {"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}
+    again = {"role": "user", "parts": [{"type": "text", "content": "and the order?"}]}
+    done = {"role": "assistant", "parts": [{"type": "text", "content": "shipped"}]}
+    base = {"gen_ai.operation.name": "chat", "gen_ai.conversation.id": "sys"}
+    system = {"gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Be brief."}])}
+    first = _span(1, {**base, **(system if system_on == "first" else {}),
+                      "gen_ai.input.messages": json.dumps([user]), "gen_ai.output.messages": json.dumps([hello])})
+    second = _span(2, {**base, **(system if system_on == "second" else {}),
+                       "gen_ai.input.messages": json.dumps([user, hello, again]),
+                       "gen_ai.output.messages": json.dumps([done])})
+    assembler = Assembler()
+    events = assembler.add([first]).events + assembler.add([second]).events
+    assert [(e.seq, e.text) for e in events] == [  # type: ignore[union-attr]
+        (0, "hi"), (1, "hello"), (2, "and the order?"), (3, "shipped")]
+    if system_on == "first":
+        [whole] = assemble([first, second])
+        assert whole.events == events
+
+
+def _span(n: int, attributes: dict[str, Any]) -> Any:
+    from detectors.adapters.otel import Span
+    return Span(trace_id="1" * 32, span_id=f"{n:016x}", name="chat", start_ns=n * 10**9, end_ns=n * 10**9 + 1,
+                attributes=attributes)

@@ -6,8 +6,10 @@ later spans gets the same (trajectory_id, seq) every time; the sessions' duplica
 handling (``detectors/session.py``) keep the first copy of each seq and apply them in order. No
 state is needed for correctness; the ``Assembler`` keeps a little, bounded, to save work and to
 join ``execute_tool`` spans:
-- per conversation, the next seq not yet emitted (``sent``): a span repeating the history emits
-  only its new events (the repeats would be dropped downstream anyway);
+- per conversation, the next seq not yet emitted (``sent``) and the number of history messages
+  those events came from (``converted``): a span repeating the history converts and emits only
+  the messages past that prefix (the repeats would be dropped downstream anyway), so a growing
+  conversation is converted once, not once per span; the tool names of the earlier calls;
 - per conversation, the latest tool runs by call id: a ``ToolResult`` with that call id (from the
   next span's input) is emitted once, marked ``is_error`` and ``otel_error_type`` when the run
   failed. A run is never an event of its own in streaming (that event would have no stable seq);
@@ -34,6 +36,8 @@ from detectors.adapters.otel.reading import INFERENCE, TOOL, Reading, Shape, Too
 from detectors.adapters.otel.spans import Span, SpanError
 from detectors.model import Event, ToolCall, ToolResult
 
+SYSTEM_ROLES: Final = frozenset({"system", "developer"})  # make no event; spans may carry them or not
+MAX_NAMES: Final = 256  # tool names of earlier calls kept per conversation (a result names its call's tool)
 SHAPES: Final[tuple[Shape, ...]] = (OpenInference(), GenAI(), Legacy())  # checked in this order
 
 
@@ -45,7 +49,9 @@ def read_span(span: Span) -> Reading | None:
 
 @dataclass(slots=True)
 class _Conversation:
-    sent: int = 0
+    sent: int = 0  # events emitted: the next seq
+    converted: int = 0  # history messages (system ones not counted) converted into those events
+    call_names: dict[str, str] = field(default_factory=dict)  # of the calls among them (the latest MAX_NAMES)
     runs: OrderedDict[str, ToolRun] = field(default_factory=OrderedDict)
     common: dict[str, str] = field(default_factory=dict)  # of the first inference span that gave events
     tool_common: dict[str, str] = field(default_factory=dict)  # of its first tool span (tool-only files)
@@ -101,13 +107,19 @@ class Assembler:
     def _emit(self, span: Span, reading: Reading, by_id: dict[str, Span]) -> list[Event]:
         key = self.identities.conversation(span, by_id)
         conversation = self._get(key, span)
+        turns = [i for i, message in enumerate(reading.messages) if message["role"] not in SYSTEM_ROLES]
+        if len(turns) <= conversation.converted:
+            return []  # a history this assembler converted already (a repeat, or an older span)
+        start = turns[conversation.converted] if conversation.converted else 0
         common = conversation.common or self.identities.common(span, by_id)
-        events = events_of(key, common, reading, f"span {span.span_id}")
-        if len(events) <= conversation.sent:
-            return []
-        new = [_joined(event, conversation.runs) for event in events[conversation.sent:]]
-        conversation.sent, conversation.inferred = len(events), True
+        events = events_of(key, common, reading, f"span {span.span_id}", start=start,
+                           first_seq=conversation.sent, call_names=conversation.call_names)
+        new = [_joined(event, conversation.runs) for event in events]
+        conversation.sent += len(events)
+        conversation.converted, conversation.inferred = len(turns), True
         conversation.common = conversation.common or common
+        while len(conversation.call_names) > MAX_NAMES:
+            del conversation.call_names[next(iter(conversation.call_names))]
         if self.track_calls:
             conversation.calls.update(e.call_id for e in new if isinstance(e, ToolCall))
             conversation.answered.update(e.call_id for e in new if isinstance(e, ToolResult))

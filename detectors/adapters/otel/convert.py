@@ -15,15 +15,20 @@ from detectors.adapters.otel.spans import SpanError
 from detectors.model import Event
 
 
-def events_of(trajectory_id: str, common: dict[str, str], reading: Reading, where: str) -> list[Event]:
-    out = EventBuilder(trajectory_id, common)
+def events_of(trajectory_id: str, common: dict[str, str], reading: Reading, where: str, *, start: int = 0,
+              first_seq: int = 0, call_names: dict[str, str] | None = None) -> list[Event]:
+    """The events of ``reading.messages[start:]``, the first with ``seq = first_seq``: a caller that
+    converted the first ``start`` messages before (into ``first_seq`` events, the tool names of
+    their calls in ``call_names``) gets the same events as a whole conversion would give after them."""
+    out = EventBuilder(trajectory_id, common, first_seq)
     marks: list[int] = []
     try:
-        add_messages(out, decode_messages(reading.messages, where), where, marks=marks)
+        add_messages(out, decode_messages(reading.messages[start:], where), where, marks=marks, call_names=call_names)
     except AdapterError as error:
         raise SpanError(str(error)) from None
     for position, attributes in reading.extras.items():
-        _annotate(out.events, marks, position, attributes)
+        if position >= start:
+            _annotate(out.events, marks, position - start, attributes)
     return out.events
 
 
