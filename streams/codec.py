@@ -19,7 +19,9 @@ from detectors.model import Event, Signal, TrajectoryReport
 # Rejection reasons (the `x-error-reason` header and the rejected_total{reason} label).
 EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY = (
     "empty", "encoding", "json", "schema", "oversize", "mixed_trajectories", "key_mismatch")
-REASONS = (EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY)
+# ... and of the OTLP topic's records (streams/otlp.py): unreadable, or some of its spans unreadable
+OTLP, OTLP_SPANS = "otlp", "otlp_spans"
+REASONS = (EMPTY, ENCODING, JSON, SCHEMA, OVERSIZE, MIXED, KEY, OTLP, OTLP_SPANS)
 MAX_SEQ = (1 << 63) - 1  # larger seqs cannot be stored (msgpack session state, ClickHouse)
 CONTROL_HEADER = "x-signals-control"
 TICK = b"tick"

@@ -23,6 +23,7 @@ from streams.errors import CliError
 if TYPE_CHECKING:
     from sinks.writer import Backoff
 
+OTLP_ENCODINGS = ("otlp_proto", "otlp_json")  # the Collector kafka exporter's names
 SECRET_FIELDS = frozenset({"kafka_password"})
 # Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
 ENV_NAMES = {"kafka": "SIGNALS_KAFKA", "clickhouse": "SIGNALS_CLICKHOUSE"}
@@ -42,6 +43,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     topic_signals: str = "agent-signals"
     topic_trajectories: str = "agent-trajectories"
     topic_dlq: str = "agent-events-dlq"
+    # OpenTelemetry traces as the Collector's kafka exporter writes them (records without key or
+    # headers, one TracesData per record); empty: not read. Decoded at the worker's ingest step.
+    topic_otlp: str = ""
+    otlp_encoding: str = "otlp_proto"  # otlp_proto | otlp_json: the records of topic_otlp
     partitions: int = 4
     pipeline_version: str = ""
     inactivity_gap_s: float = 1800.0  # event-time gap that closes a session
@@ -158,6 +163,9 @@ def _convert(raw: dict[str, Any]) -> Settings:
         raise CliError("valid SIGNALS_* settings", str(error), "fix the variable or flag named") from None
     if settings.partitions < 1:
         raise CliError("SIGNALS_PARTITIONS >= 1", str(settings.partitions), "use a positive count")
+    if settings.otlp_encoding not in OTLP_ENCODINGS:
+        raise CliError("SIGNALS_OTLP_ENCODING one of " + ", ".join(OTLP_ENCODINGS), settings.otlp_encoding,
+                       "otlp_proto (the Collector's default) or otlp_json")
     if settings.max_event_bytes < 1:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
     if settings.sink_retries < 0:

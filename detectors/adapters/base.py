@@ -12,7 +12,8 @@ FORMATS: Final = (
     "one of: τ-bench results (objects with `task_id` and `traj`); "
     "OpenAI chat (a list of messages with `role`, or an object with `messages` holding them); "
     "ShareGPT (an object with `conversations` or `messages` holding {from, value} rows); "
-    "signals events (objects with `kind` and `trajectory_id`, see `signals schema events`) — "
+    "signals events (objects with `kind` and `trajectory_id`, see `signals schema events`); "
+    "OpenTelemetry traces (OTLP/JSON objects with `resourceSpans`) — "
     "as a JSON array, a single JSON object, or JSONL (one JSON value per line)"
 )
 FIX: Final = "convert the file to one of the accepted formats, or check that the path is the file you meant"

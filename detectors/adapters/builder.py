@@ -12,16 +12,17 @@ COMMON_FIELDS: Final = ("agent_id", "app_id", "tenant_id", "model")
 class EventBuilder:
     """Appends events with ``seq`` 0, 1, 2, ... and the trajectory's common fields."""
 
-    def __init__(self, trajectory_id: str, common: dict[str, str] | None = None) -> None:
+    def __init__(self, trajectory_id: str, common: dict[str, str] | None = None, first_seq: int = 0) -> None:
         self.trajectory_id = trajectory_id
         self.common = common or {}
+        self.first_seq = first_seq  # > 0: continuing a trajectory whose first events were built before
         self.events: list[Event] = []
         self.first_attributes: dict[str, Any] = {}  # given to the first event (e.g. system prompt size)
 
     def add(self, cls: type[Event], **fields: Any) -> None:
-        if not self.events and self.first_attributes:
+        if not self.events and self.first_attributes and not self.first_seq:
             fields["attributes"] = {**self.first_attributes, **fields.get("attributes", {})}
-        seq = len(self.events)
+        seq = self.first_seq + len(self.events)
         self.events.append(cls(trajectory_id=self.trajectory_id, seq=seq, **{**self.common, **fields}))
 
     @property

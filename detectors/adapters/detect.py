@@ -4,7 +4,10 @@ Formats and their distinguishing keys (checked in this order):
 - signals events: ``kind`` + ``trajectory_id`` (or an array of such: a batched envelope);
 - τ-bench: ``task_id`` + ``traj``;
 - ShareGPT: ``conversations``/``messages`` whose rows have ``from``;
-- OpenAI chat: ``messages`` whose rows have ``role``, or a bare array of such messages.
+- OpenAI chat: ``messages`` whose rows have ``role``, or a bare array of such messages;
+- OpenTelemetry traces: OTLP/JSON ``TracesData`` objects (``resourceSpans``), one per line as the
+  Collector's file exporter writes them; the spans of all such records are assembled together,
+  one trajectory per conversation (``detectors/adapters/otel``), after the other records.
 Ids: the record's ``id``, else ``<file stem>-<n>`` (n = 0-based record position; stem ``stdin``
 for ``-``); τ-bench ids are ``<task_id>-<trial>``. Event trajectories keep their own ids.
 
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from detectors.adapters import events, openai, sharegpt, tau_bench
+from detectors.adapters import events, openai, otel, sharegpt, tau_bench
 from detectors.adapters.base import AdapterError, Trajectory, describe
 from detectors.adapters.records import decode_records, is_conversation
 from detectors.model import Event
@@ -38,21 +41,41 @@ def read_trajectories(path: str) -> Iterator[Trajectory]:
 
 
 def parse_trajectories(data: bytes, *, source: str = "<input>", stem: str = "input") -> Iterator[Trajectory]:
-    """Pure: bytes -> trajectories. Event records are grouped and come after the others."""
+    """Pure: bytes -> trajectories. Event records are grouped and come after the others, then the
+    conversations of the OTLP records."""
     found: list[Event] = []
+    spans: list[otel.Span] = []
     for record in decode_records(data, source):
         kind = detect_format(record.value)
         if kind == "events":
             found += events.decode_events(record.value, record.where)
+        elif kind == "otlp":
+            spans += _spans(record.value, record.where)
         elif kind is None:
             raise AdapterError(describe(record.value), where=record.where)
         else:
             yield CONVERTERS[kind](record.value, f"{stem}-{record.position}", record.where)
     yield from events.group(found)
+    if spans:
+        try:
+            yield from otel.assemble(spans)
+        except otel.SpanError as error:
+            raise AdapterError(str(error), where=source, expected=OTLP_EXPECTED, fix=OTLP_FIX) from None
+
+
+OTLP_EXPECTED: Final = "OTLP/JSON TracesData ({\"resourceSpans\": [...]}) with readable GenAI spans"
+OTLP_FIX: Final = "check the span named (hex ids, valid JSON in message attributes), or drop it"
+
+
+def _spans(value: Any, where: str) -> list[otel.Span]:
+    try:
+        return otel.spans_of(value)
+    except otel.SpanError as error:
+        raise AdapterError(str(error), where=where, expected=OTLP_EXPECTED, fix=OTLP_FIX) from None
 
 
 def detect_format(value: Any) -> str | None:
-    """'events', 'tau-bench', 'sharegpt', 'openai', or None when nothing matches."""
+    """'events', 'tau-bench', 'sharegpt', 'openai', 'otlp', or None when nothing matches."""
     if isinstance(value, list):
         return _list_format(value)
     if not isinstance(value, dict):
@@ -61,6 +84,8 @@ def detect_format(value: Any) -> str | None:
         return "events"
     if "task_id" in value and "traj" in value:
         return "tau-bench"
+    if "resourceSpans" in value or "resource_spans" in value:
+        return "otlp"
     return _conversation_format(value)
 
 

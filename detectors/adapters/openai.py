@@ -88,9 +88,16 @@ def to_trajectory(record: Any, default_id: str, where: str) -> Trajectory:
     return Trajectory(id=out.trajectory_id, events=out.events, labels=metadata if isinstance(metadata, dict) else {})
 
 
-def add_messages(out: EventBuilder, messages: list[Message], where: str) -> None:
+def add_messages(out: EventBuilder, messages: list[Message], where: str, marks: list[int] | None = None,
+                 call_names: dict[str, str] | None = None) -> None:
+    """Append the messages' events; ``marks`` (if given) gets each message's first event position;
+    ``call_names`` (call id -> tool name, updated) continues a conversation converted before."""
     converter = _Converter(out)
+    if call_names is not None:
+        converter.call_names = call_names
     for position, message in enumerate(messages):
+        if marks is not None:
+            marks.append(len(out.events))
         try:
             converter.add(message, first_ts(message.timestamp, message.created_at, message.ts))
         except ValueError as error:

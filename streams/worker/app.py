@@ -67,6 +67,8 @@ def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple
     app = create_app(settings)
     topics = build_topics(app, settings)
     ingest = register_ingest(app, topics, settings)
+    from streams.worker.otlp_agent import register_otlp
+    register_otlp(app, topics, settings, ingest.metrics)  # SIGNALS_TOPIC_OTLP, when set
     for extension in extensions:
         extension(app, topics, settings)
     return app, ingest

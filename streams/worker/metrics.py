@@ -26,6 +26,9 @@ class Metrics:
                                  buckets=LATENCY_BUCKETS, registry=reg)
         self.lag = Gauge("signals_consumer_lag", "Highwater minus position", ["partition"], registry=reg)
         self.open_sessions = Gauge("signals_open_sessions", "Open sessions on this worker", registry=reg)
+        self.otlp_spans = Counter("signals_otlp_spans", "Spans read from the OTLP topic", registry=reg)
+        self.otlp_events = Counter("signals_otlp_events",
+                                   "Events made from OTLP spans and sent to the events topic", registry=reg)
 
     def serve(self, port: int) -> Callable[[], None]:
         """Serve /metrics on ``port`` (0: off); returns what closes the server and releases the port.

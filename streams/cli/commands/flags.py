@@ -25,6 +25,8 @@ HELP = {
     "closed_retention_s": "how long (s) a closed session is kept for late events", "store": "Faust table store",
     "data_dir": "local state: sessions table, embedded ClickHouse, replay checkpoints",
     "web_port": "query view port (0: off)", "metrics_port": "Prometheus /metrics port (0: off)",
+    "topic_otlp": "topic of OTLP traces from the Collector's kafka exporter (none: not read)",
+    "otlp_encoding": "encoding of the OTLP topic's records: otlp_proto or otlp_json",
     "max_event_bytes": "larger messages go to the DLQ", "batch_max": "messages per ingest batch",
     "sink": "write to ClickHouse", "sink_events": "also write the raw events",
     "sink_batch_max": "records per ClickHouse write", "sink_batch_within_s": "... or what arrived within (s)",
