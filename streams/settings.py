@@ -182,5 +182,5 @@ def _convert(raw: dict[str, Any]) -> Settings:
             quote_cluster(settings.clickhouse_cluster)
         except ValueError as error:
             raise CliError("SIGNALS_CLICKHOUSE_CLUSTER (--cluster): a cluster name from remote_servers", str(error),
-                           "e.g. --cluster prod (SELECT DISTINCT cluster FROM system.clusters lists them)") from None
+                           "e.g. --cluster prod (the table system.clusters lists the names)") from None
     return settings
