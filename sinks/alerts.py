@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sinks.selection import epoch_ms
+from sinks.selection import MAX_N, Selection, epoch_ms
 
 ALERT_COLUMNS: Final = ("agent_id", "category", "window_start", "window_end", "count", "baseline",
                         "threshold", "pipeline_version")
-MAX_LIMIT: Final = 10_000
+MAX_LIMIT: Final = MAX_N
 Row = dict[str, Any]
 
 
@@ -38,7 +38,8 @@ def recent_alerts(client: Any, database: str, *, agent: str = "", category: str 
     pipeline_version. Raises ValueError for a bad time or limit."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    conditions, params = ["1"], {"limit": limit}
+    conditions: list[str] = ["1"]
+    params: dict[str, Any] = {"limit": limit}
     if agent:
         conditions.append("agent_id = {agent:String}")
         params["agent"] = agent
@@ -59,3 +60,10 @@ def recent_alerts(client: Any, database: str, *, agent: str = "", category: str 
              "threshold": float(row["threshold"]), "window_start": int(row["window_start"]),
              "window_end": int(row["window_end"])}
             for row in client.query(sql, parameters=params).named_results()]
+
+
+def alerts_for(client: Any, selection: Selection, database: str) -> list[Row]:
+    """``recent_alerts`` for the query service's ``alerts`` op: --agent, --signal (a category), --since,
+    --until and --n of the selection flags."""
+    return recent_alerts(client, database, agent=selection.agent, category=selection.signal,
+                         since=selection.since, until=selection.until, limit=selection.n)

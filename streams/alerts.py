@@ -52,6 +52,9 @@ class AlertConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_open_windows: int = 64
 
 
+DEFAULT_CONFIG = AlertConfig()
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """One spike: the record on the alerts topic (JSON) and the row in ClickHouse's ``alerts``."""
 
@@ -96,7 +99,7 @@ class _KeyState:
 
 
 class SpikeDetector:
-    def __init__(self, config: AlertConfig = AlertConfig(), sources: Iterable[int] = (0,), *,
+    def __init__(self, config: AlertConfig = DEFAULT_CONFIG, sources: Iterable[int] = (0,), *,
                  pipeline_version: str = "") -> None:
         if config.window_s <= 0 or config.baseline_windows <= 0 or config.max_keys <= 0 or config.max_open_windows <= 0:
             raise ValueError("window_s, baseline_windows, max_keys and max_open_windows must be positive")

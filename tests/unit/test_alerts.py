@@ -124,7 +124,7 @@ def test_state_is_bounded_by_keys_and_open_windows() -> None:
 
 
 def test_closed_keys_are_forgotten_after_their_history_and_cool_down() -> None:
-    alerts, detector = run(steady_then_spike())
+    _, detector = run(steady_then_spike())
     detector.advance(0, T0 + 40 * W)
     assert detector.keys == {}  # nothing left to remember: history and cool-down both over
 
