@@ -4,7 +4,8 @@ An extension for ``build_app`` (after ``register_sink``, whose ``WorkerClickHous
 It reads the signals the ingest agent publishes (each carries its event time, ``SignalRecord.ts``) in
 batches; each partition of the signals topic is one source of the detector (its watermark is the
 largest event time that partition delivered). A timer marks a partition idle when it has delivered
-nothing for ``alert_idle_s`` wall-clock seconds, so a quiet partition does not hold every window
+nothing for ``alert_idle_s`` wall-clock seconds (counted from the first signal the agent sees, so a
+worker catching up on a backlog does not call every partition idle before it reads them), so a quiet partition does not hold every window
 open; the wall clock decides only *when* windows close, never what they count. Each alert is sent
 to the alerts topic (JSON, key ``agent|category|window start``), written to ClickHouse's ``alerts``
 table (a window's alert is one row however often it is written) and, with ``alert_webhook`` set,
@@ -45,14 +46,15 @@ class Alerting:
         self.settings, self.send, self.clickhouse, self.notifier, self.clock = settings, send, clickhouse, notifier, clock
         self.detector = SpikeDetector(settings.alert_config(), range(settings.partitions),
                                       pipeline_version=settings.pipeline_version)
-        started = clock()
-        self.last_input = dict.fromkeys(range(settings.partitions), started)
+        self.last_input: dict[int, float] = {}  # wall clock; empty until the first signal arrives
         self.writer = clickhouse.writer(("alerts",), 1000) if clickhouse is not None else None
         self.published: list[Alert] = []  # the last batch's alerts (for tests and logs)
 
     async def process(self, messages: list[Any]) -> None:
         """One batch of signals-topic messages (objects with partition and value)."""
         now = self.clock()
+        if not self.last_input and messages:  # idleness counts from the first signal, not from the start
+            self.last_input = dict.fromkeys(range(self.settings.partitions), now)
         by_partition: dict[int, list[Item]] = {}
         for message in messages:
             self.last_input[message.partition] = now

@@ -180,3 +180,15 @@ def test_alert_record_and_key() -> None:
 def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         SpikeDetector(AlertConfig(window_s=0))
+
+
+def test_the_pipelines_signals_spike_once_whatever_the_order_of_the_partitions() -> None:
+    from tests.support.spikes import SPIKE, SPIKE_WINDOW, STEADY, T0, WINDOW_S, expected_alerts, spike_workload
+
+    data = spike_workload()
+    alerts = expected_alerts(data)
+    assert [(a.agent_id, a.category, (a.window_start - T0) // WINDOW_S, a.count) for a in alerts] == [
+        ("steady-bot", "interaction.misalignment", SPIKE_WINDOW, STEADY + SPIKE),
+        ("marker-bot", "interaction.misalignment", 10, 6)]
+    assert alerts[0].baseline == STEADY
+    assert expected_alerts(data, one_partition_after_another=True) == alerts  # another interleaving, the same alerts
