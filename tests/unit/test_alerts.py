@@ -183,7 +183,15 @@ def test_bad_config_is_refused() -> None:
 
 
 def test_the_pipelines_signals_spike_once_whatever_the_order_of_the_partitions() -> None:
-    from tests.support.spikes import SPIKE, SPIKE_WINDOW, STEADY, T0, WINDOW_S, expected_alerts, spike_workload
+    from tests.support.spikes import (
+        SPIKE,
+        SPIKE_WINDOW,
+        STEADY,
+        T0,
+        WINDOW_S,
+        expected_alerts,
+        spike_workload,
+    )
 
     data = spike_workload()
     alerts = expected_alerts(data)

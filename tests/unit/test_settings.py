@@ -64,7 +64,7 @@ def test_every_flag_shows_its_environment_variable_and_default(capsys) -> None:
         main(["worker", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     shown = [f for f in Settings.__struct_fields__ if f not in SECRET_FIELDS and not f.startswith("fault_")]
-    assert SECRET_FIELDS == {"kafka_password", "alert_webhook"}  # secrets: environment only, never a flag
+    assert {"kafka_password", "alert_webhook"} == SECRET_FIELDS  # secrets: environment only, never a flag
     for field in shown:
         assert f"{flag_of(field)} {field.upper()}" in text, field
         assert f"env {env_name(field)}, default" in text, field

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -15,8 +16,8 @@ from tests.support.kafka import free_port
 
 
 class Hook(BaseHTTPRequestHandler):
-    answers: list[int] = []  # status per request, then 200
-    received: list[dict] = []
+    answers: ClassVar[list[int]] = []  # status per request, then 200
+    received: ClassVar[list[dict]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
