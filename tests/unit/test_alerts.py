@@ -200,3 +200,43 @@ def test_the_pipelines_signals_spike_once_whatever_the_order_of_the_partitions()
         ("marker-bot", "interaction.misalignment", 10, 6)]
     assert alerts[0].baseline == STEADY
     assert expected_alerts(data, one_partition_after_another=True) == alerts  # another interleaving, the same alerts
+
+
+class _NoOutput:
+    def emit(self, report, events) -> None:
+        pass
+
+    def reject(self, partition, offset, key, value, rejected) -> None:
+        pass
+
+
+def test_a_replay_of_the_input_topic_gives_the_workers_alerts() -> None:
+    from streams.codec import encode_events
+    from streams.pipeline import ended
+    from streams.replay import Replayer
+    from tests.support.spikes import alert_config, expected_alerts, partition_of, spike_workload
+
+    data = spike_workload()
+    topic: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(4)}
+    for trajectory in data:  # as `signals produce --batch 2` writes them
+        events = ended(trajectory)
+        for i in range(0, len(events), 2):
+            topic[partition_of(trajectory.id, 4)].append((trajectory.id.encode(), encode_events(events[i:i + 2])))
+
+    def replay(fetch: int) -> list[Alert]:
+        detector, alerts = SpikeDetector(alert_config(), range(4)), []
+        replayer = Replayer(dict.fromkeys(topic, 0), _NoOutput(), pipeline_version="",
+                            on_signal=lambda p, agent, kind, ts: alerts.extend(detector.observe(p, agent, kind, ts)))
+        for partition in sorted(topic, reverse=fetch % 2 == 1):
+            for offset, (key, value) in enumerate(topic[partition]):
+                replayer.message(partition, offset, key, value)
+                if offset % fetch == fetch - 1:
+                    replayer.batch_done(partition)
+            replayer.batch_done(partition)
+        for partition in topic:
+            alerts += detector.set_idle(partition)
+        return alerts
+
+    want = expected_alerts(data)
+    assert len(want) == 2
+    assert replay(1) == want and replay(7) == want and replay(1000) == want
