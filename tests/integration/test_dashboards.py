@@ -87,7 +87,7 @@ def test_compose_provisions_grafana_and_prometheus() -> None:
     compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())["services"]
     for name in ("grafana", "prometheus"):
         service = compose[name]
-        image, _, tag = service["image"].partition(":")
+        _, _, tag = service["image"].partition(":")
         assert tag and tag != "latest", f"{name}: pin the image"
         assert service["healthcheck"]["test"] and service["volumes"]
     assert "grafana-clickhouse-datasource" in compose["grafana"]["environment"]["GF_INSTALL_PLUGINS"]
