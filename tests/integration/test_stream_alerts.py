@@ -8,13 +8,28 @@ import contextlib
 import json
 import time
 
+import msgspec
 import pytest
 
+from sinks.alerts import recent_alerts
 from sinks.gateway import post
+from sinks.writer import Writer
 from streams.cli.commands.produce import produce
+from streams.kafka import client_options, ensure_topics
+from streams.replay.kafka import Request, run_replay
+from streams.replay.output import ClickHouseOutput
+from streams.replay.range import Bound
 from streams.settings import Settings
 from tests.support.kafka import free_port, read_topic
-from tests.support.spikes import ALERT_FLAGS, SPIKE_WINDOW, T0, WINDOW_S, expected_alerts, spike_workload
+from tests.support.spikes import (
+    ALERT_FLAGS,
+    ALERT_SETTINGS,
+    SPIKE_WINDOW,
+    T0,
+    WINDOW_S,
+    expected_alerts,
+    spike_workload,
+)
 from tests.support.worker import wait_url
 
 pytestmark = pytest.mark.integration
@@ -49,3 +64,27 @@ def test_a_spike_alerts_once_on_the_topic_and_in_clickhouse_and_the_steady_part_
     assert sorted((r["agent_id"], r["category"], r["window_start"], r["window_end"], r["count"], r["baseline"])
                   for r in rows) == sorted(
         (a["agent_id"], a["category"], a["window_start"], a["window_end"], a["count"], a["baseline"]) for a in want)
+
+
+def test_a_replay_of_the_input_topic_writes_the_same_alerts(kafka_url, stream_names, ch) -> None:
+    client, database = ch
+    settings = Settings.from_env({"kafka": kafka_url, **ALERT_SETTINGS,
+                                  **{k: v for k, v in stream_names.items() if k != "app_id"}}, env={})
+    data = spike_workload(prefix="rpl")
+    asyncio.run(ensure_topics(settings, client_options(settings)))
+    asyncio.run(produce(settings, data, batch=3))
+    output = ClickHouseOutput(Writer(lambda: client, database))
+
+    async def replay() -> list:
+        outcome = await run_replay(settings, Request(Bound("beginning"), Bound("end"), "r1", alerts=True), output,
+                                   key="alerts", path=None)
+        output.emit_alerts(outcome.alerts)
+        await output.commit()
+        return outcome.alerts
+
+    alerts = asyncio.run(replay())
+    want = [msgspec.structs.replace(a, pipeline_version="r1") for a in expected_alerts(data)]
+    assert alerts == want and len(want) == 2
+    stored = recent_alerts(client, database)
+    assert sorted((r["agent_id"], r["window_start"], r["count"], r["pipeline_version"]) for r in stored) == sorted(
+        (a.agent_id, a.window_start, a.count, "r1") for a in want)

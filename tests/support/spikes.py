@@ -3,8 +3,8 @@
 - ``spike_workload()``: trajectories of ``steady-bot`` (``STEADY`` corrections per window, ``SPIKE`` more
   in window ``SPIKE_WINDOW``) and of ``marker-bot`` (a burst in window ``MARKER_WINDOW``, the last one:
   its alert proves every earlier window has closed), then one trajectory far ahead that closes them;
-- ``ALERT_FLAGS`` / ``alert_config()``: the small windows the tests run with (worker flags and the
-  same values as an ``AlertConfig``);
+- ``ALERT_SETTINGS`` / ``ALERT_FLAGS`` / ``alert_config()``: the small windows the tests run with (as
+  Settings fields, worker flags and the detector's ``AlertConfig``);
 - ``signal_items(trajectories)``: (partition, agent, signal type, event time) of every signal, as the
   pipeline produces them (``Update.times``), each trajectory on its worker partition;
 - ``expected_alerts(...)``: the detector over those signals (the oracle of the integration test).
@@ -18,16 +18,18 @@ from aiokafka.partitioner import murmur2
 from detectors.adapters import Trajectory
 from streams.alerts import Alert, AlertConfig, SpikeDetector
 from streams.pipeline import Group, MemoryStore, Outcome, Pipeline, ended
+from streams.settings import Settings
 from tests.builders import A, U, conv
 
 WINDOW_S, T0 = 60, 1_700_000_040  # T0: a window boundary
 STEADY, SPIKE, SPIKE_WINDOW, WINDOWS, MARKER_WINDOW = 2, 12, 7, 11, 10
-ALERT_FLAGS = ("--alert-window-s=60", "--alert-grace-s=5", "--alert-baseline-windows=3", "--alert-ratio=3",
-               "--alert-min-count=5", "--alert-cooldown-s=0", "--alert-idle-s=3")
+ALERT_SETTINGS = {"alert_window_s": WINDOW_S, "alert_grace_s": 5, "alert_baseline_windows": 3, "alert_ratio": 3,
+                  "alert_min_count": 5, "alert_cooldown_s": 0, "alert_idle_s": 3}  # Settings fields
+ALERT_FLAGS = tuple(f"--{name.replace('_', '-')}={value}" for name, value in ALERT_SETTINGS.items())
 
 
 def alert_config() -> AlertConfig:
-    return AlertConfig(window_s=WINDOW_S, grace_s=5, baseline_windows=3, ratio=3, min_count=5, cooldown_s=0)
+    return Settings.from_env(ALERT_SETTINGS, env={}).alert_config()
 
 
 def corrected(tid: str, agent: str, start: float) -> Trajectory:

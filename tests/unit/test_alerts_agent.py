@@ -10,12 +10,11 @@ from detectors.model import Signal
 from streams.codec import encode_signal
 from streams.settings import Settings
 from streams.worker.alerts_agent import Alerting
-from tests.support.spikes import ALERT_FLAGS, T0, WINDOW_S
+from tests.support.spikes import ALERT_SETTINGS, T0, WINDOW_S
 
 
 def settings() -> Settings:
-    flags = {f.split("=")[0][2:].replace("-", "_"): f.split("=")[1] for f in ALERT_FLAGS}
-    return Settings.from_env(flags, env={})
+    return Settings.from_env(ALERT_SETTINGS, env={})
 
 
 def message(partition: int, agent: str, ts: float | None) -> SimpleNamespace:
