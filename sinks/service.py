@@ -1,6 +1,6 @@
 """The read operations the CLI asks for, callable in-process or behind the worker's HTTP endpoint.
 
-``execute(client, op, params)`` with op in sample | export | stats and params a JSON object of
+``execute(client, op, params)`` with op in sample | export | stats | alerts | rates and params a JSON object of
 ``sinks.selection.Selection`` fields; returns JSON-safe rows.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from sinks.alerts import alerts_for
 from sinks.config import database_name
+from sinks.dashboard import hourly_rates
 from sinks.queries import export, stats
 from sinks.sampling import sample
 from sinks.selection import Selection, selection_from
@@ -18,6 +20,8 @@ OPS: Final[dict[str, Callable[[Any, Selection, str], list[dict[str, Any]]]]] = {
     "sample": sample,
     "export": export,
     "stats": stats,
+    "alerts": alerts_for,
+    "rates": hourly_rates,
 }
 
 

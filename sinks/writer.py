@@ -31,6 +31,7 @@ import msgspec
 
 from detectors.model import Event, TrajectoryReport
 from sinks import rows
+from sinks.alerts import ALERT_COLUMNS
 from sinks.client import ClientFactory, ClientHolder
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ TABLES = {
     "trajectory_versions": rows.TRAJECTORY_COLUMNS,
     "signals": rows.SIGNAL_COLUMNS,
     "events": rows.EVENT_COLUMNS,
+    "alerts": ALERT_COLUMNS,  # written by the worker's alerts agent (sinks/alerts.py builds the rows)
 }
 _pack = msgspec.msgpack.Encoder()
 

@@ -154,13 +154,15 @@ class SignalRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     tool: str = ""
     metadata: dict[str, Any] = {}
     agent_id: str = ""
+    ts: float | None = None  # event time: the trajectory's latest event time when the signal was produced
 
 
-def encode_signal(trajectory_id: str, signal: Signal, *, pipeline_version: str, agent_id: str = "") -> bytes:
+def encode_signal(trajectory_id: str, signal: Signal, *, pipeline_version: str, agent_id: str = "",
+                  ts: float | None = None) -> bytes:
     record = SignalRecord(
         trajectory_id=trajectory_id, pipeline_version=pipeline_version, type=signal.type,
         index=signal.index, confidence=signal.confidence, snippet=signal.snippet, tool=signal.tool,
-        metadata=signal.metadata, agent_id=agent_id)
+        metadata=signal.metadata, agent_id=agent_id, ts=ts)
     return _encoder.encode(record)
 
 

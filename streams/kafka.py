@@ -33,7 +33,7 @@ async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str
     try:
         existing = set(await admin.list_topics())
         wanted = {settings.topic_events: {}, settings.topic_signals: {}, settings.topic_dlq: {},
-                  settings.topic_trajectories: {"cleanup.policy": "compact"},
+                  settings.topic_alerts: {}, settings.topic_trajectories: {"cleanup.policy": "compact"},
                   **({settings.topic_otlp: {}} if settings.topic_otlp else {})}
         new = [NewTopic(name, settings.partitions, settings.topic_replication, topic_configs=config)
                for name, config in wanted.items() if name not in existing]

@@ -85,7 +85,10 @@ class Group:
 @dataclass(slots=True)
 class Update:
     """One trajectory after a step: its session, the signals this step produced, the close trigger
-    when this step closed it. Every update is published (the record, its new signals)."""
+    when this step closed it. Every update is published (the record, its new signals).
+    ``times[i]`` is the event time of ``signals[i]``: the session's latest event time when the
+    signal was produced (events apply in seq order, so it depends only on the events, not on the
+    batching; ``streams/alerts.py`` windows signals by it)."""
 
     key: bytes
     partition: int
@@ -93,6 +96,7 @@ class Update:
     signals: list[Signal]
     trigger: str | None
     origin: Any
+    times: list[float | None] = field(default_factory=list)
 
     def report(self, pipeline_version: str) -> TrajectoryReport:
         return self.session.report(pipeline_version=pipeline_version)
@@ -186,14 +190,21 @@ class Pipeline:
         for key, group in groups.items():
             session = self.session(key, group.events[0].trajectory_id, group.origin)
             state = session.state
-            feed = session.feed
-            signals = [signal for event in group.events for signal in feed(event)]
+            feed, features = session.feed, state.features
+            signals: list[Signal] = []
+            times: list[float | None] = []
+            for event in group.events:
+                if new := feed(event):
+                    signals += new
+                    times += [features.last_ts] * len(new)
             trigger = None
             if state.ended and not state.closed:
-                signals += session.close()
+                closing = session.close()
+                signals += closing
+                times += [features.last_ts] * len(closing)
                 trigger = END
             self.save(key, group.partition, session, now, group.origin)
-            out.updates.append(Update(key, group.partition, session, signals, trigger, group.origin))
+            out.updates.append(Update(key, group.partition, session, signals, trigger, group.origin, times))
             last[group.partition] = group.origin
         return last
 
@@ -208,7 +219,8 @@ class Pipeline:
                 continue
             signals = session.close()
             self.save(key, partition, session, now, origin)
-            out.updates.append(Update(key, partition, session, signals, trigger, origin))
+            times = [session.state.features.last_ts] * len(signals)
+            out.updates.append(Update(key, partition, session, signals, trigger, origin, times))
         for key in self.tracker.expired(partition, now, self.closed_retention_s):
             self.store.drop(key, origin)
             self._batch.pop(key, None)

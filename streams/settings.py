@@ -22,9 +22,10 @@ from streams.errors import CliError
 
 if TYPE_CHECKING:
     from sinks.writer import Backoff
+    from streams.alerts import AlertConfig
 
 OTLP_ENCODINGS = ("otlp_proto", "otlp_json")  # the Collector kafka exporter's names
-SECRET_FIELDS = frozenset({"kafka_password"})
+SECRET_FIELDS = frozenset({"kafka_password", "alert_webhook"})  # a webhook URL is a credential
 # Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
 ENV_NAMES = {"kafka": "SIGNALS_KAFKA", "clickhouse": "SIGNALS_CLICKHOUSE"}
 
@@ -86,6 +87,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stream_buffer_maxsize: int = 8192  # Faust: messages buffered per stream before it pauses fetching
     table_cleanup_interval_s: float = 3600.0  # Faust table cleanup timer
     shutdown_timeout_s: float = 30.0  # SIGTERM/SIGINT -> the worker has exited within this many seconds
+    # Spike alerts (docs/alerts.md): event-time windows of signal counts per agent and category.
+    alerts: bool = True  # run the alerts agent in the worker
+    topic_alerts: str = "agent-alerts"
+    alert_window_s: int = 300  # tumbling window (event time)
+    alert_grace_s: float = 60.0  # a window closes once the watermark is this far past its end
+    alert_baseline_windows: int = 12  # the baseline: mean count of this many previous windows
+    alert_ratio: float = 3.0  # spike: count >= ratio x max(baseline, floor) ...
+    alert_min_count: int = 10  # ... and count >= this
+    alert_floor: float = 1.0
+    alert_cooldown_s: float = 1800.0  # no second alert on a key within this (event time) after one
+    alert_max_keys: int = 10_000  # (agent, category) keys kept; the least recently fed is evicted
+    alert_idle_s: float = 30.0  # a signals partition quiet this long (wall clock) stops holding the watermark
+    alert_webhook: str = ""  # POST {"text": ...} (Slack-compatible) per alert; empty: off
+    alert_webhook_retries: int = 2  # failed retries before an alert's POST is given up
+    alert_webhook_timeout_s: float = 5.0
     # TEST HOOK (fault tests only): while this file exists, every ClickHouse insert of the sink fails
     # as if the server were unreachable ("writer blocked"); queries and migrations are unaffected.
     fault_sink_block_file: str = ""
@@ -132,6 +148,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         from sinks.writer import Backoff  # late: the writer's imports are not every command's
         return Backoff(self.sink_backoff_s, self.sink_max_backoff_s, self.sink_retries)
 
+    def alert_config(self) -> AlertConfig:
+        """The spike detector's configuration (streams/alerts.py)."""
+        from streams.alerts import AlertConfig
+        return AlertConfig(window_s=self.alert_window_s, grace_s=self.alert_grace_s,
+                           baseline_windows=self.alert_baseline_windows, ratio=self.alert_ratio,
+                           min_count=self.alert_min_count, floor=self.alert_floor,
+                           cooldown_s=self.alert_cooldown_s, max_keys=self.alert_max_keys)
+
     def masked(self) -> dict[str, Any]:
         shown = msgspec.structs.asdict(self)
         for name in SECRET_FIELDS:
@@ -170,6 +194,10 @@ def _convert(raw: dict[str, Any]) -> Settings:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
     if settings.sink_retries < 0:
         raise CliError("SIGNALS_SINK_RETRIES >= 0", str(settings.sink_retries), "a number of retries, or 0 for none")
+    if settings.alert_window_s < 1 or settings.alert_baseline_windows < 1 or settings.alert_max_keys < 1:
+        raise CliError("SIGNALS_ALERT_WINDOW_S, _BASELINE_WINDOWS and _MAX_KEYS >= 1",
+                       f"{settings.alert_window_s}, {settings.alert_baseline_windows}, {settings.alert_max_keys}",
+                       "use positive values")
     if settings.clickhouse_ttl_days < 0:
         raise CliError("SIGNALS_CLICKHOUSE_TTL_DAYS (--ttl-days) >= 0", str(settings.clickhouse_ttl_days),
                        "a number of days, or 0 to keep rows forever")

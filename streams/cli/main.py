@@ -24,6 +24,7 @@ COMMANDS = (
     "streams.cli.commands.sample",
     "streams.cli.commands.export",
     "streams.cli.commands.stats",
+    "streams.cli.commands.alerts",
     "streams.cli.commands.demo",
     "streams.cli.commands.replay",
 )

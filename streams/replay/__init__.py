@@ -23,6 +23,7 @@ Kafka, checkpoints), ``output`` (ClickHouse, topics, DLQ), ``checkpoint`` (the c
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +37,8 @@ from streams.pipeline import Group, MemoryStore, Outcome, Pipeline
 __all__ = ["MAX_CLOSED_IDS", "Counters", "Open", "Output", "Replayer"]
 
 MAX_CLOSED_IDS = 100_000  # closed trajectory ids remembered to recognise late events
+# (partition, agent id, signal type, event time) of every signal, as the worker publishes them
+SignalSink = Callable[[int, str, str, "float | None"], None]
 
 
 class Output(Protocol):
@@ -77,8 +80,9 @@ class _Message:  # what Pipeline.decode reads
 class Replayer:
     def __init__(self, starts: dict[int, int], output: Output, *, pipeline_version: str,
                  gap_s: float = 1800.0, max_event_bytes: int = 1 << 20, write_partial: bool = False,
-                 engine: Engine = DEFAULT_ENGINE) -> None:
+                 engine: Engine = DEFAULT_ENGINE, on_signal: SignalSink | None = None) -> None:
         self.starts, self.output, self.version = starts, output, pipeline_version
+        self.on_signal = on_signal  # e.g. a streams.alerts.SpikeDetector's observe: the worker's alerts
         self.write_partial = write_partial
         self.store = MemoryStore()
         self.pipeline = Pipeline(self.store, engine=engine, gap_s=gap_s, closed_retention_s=0.0,
@@ -126,6 +130,10 @@ class Replayer:
         self.pipeline.close_due(partition, last.get(partition), 0.0, out, tick=False)
         self.pipeline.end_batch()
         for update in out.updates:
+            if self.on_signal is not None and update.signals:
+                agent = update.session.state.meta.get("agent_id", "")  # what the record's agent_id says
+                for signal, ts in zip(update.signals, update.times, strict=True):
+                    self.on_signal(update.partition, agent, signal.type, ts)
             if update.trigger is not None:
                 self._close(update.key.decode(), update.session)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.alerts import Alert, SpikeDetector
 from streams.kafka import client_options
 from streams.pipeline import engine_for
 from streams.replay import Counters, Replayer
@@ -33,6 +34,7 @@ class Request:
     partitions: list[int] | None = None
     lookback_s: float = 3600.0
     write_partial: bool = False
+    alerts: bool = False  # also run the spike detector over the replayed signals (Outcome.alerts)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Outcome:
     already_done: bool = False
     read: int = 0  # messages read, lookback and re-read included
     extra: dict[str, Any] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)  # with Request.alerts: what the worker would have alerted
 
 
 def consumer_for(settings: Settings) -> AIOKafkaConsumer:
@@ -81,10 +84,13 @@ class _Loop:
         self.ranges = {TopicPartition(topic, r.partition): r for r in outcome.ranges}
         self.read_from = {r.partition: (saved.resume.get(r.partition, r.lookback) if saved else r.lookback)
                           for r in outcome.ranges}
+        self.detector = SpikeDetector(settings.alert_config(), [r.partition for r in outcome.ranges],
+                                      pipeline_version=request.pipeline_version) if request.alerts else None
         self.replayer = Replayer({r.partition: r.start for r in outcome.ranges}, output,
                                  pipeline_version=request.pipeline_version, gap_s=settings.inactivity_gap_s,
                                  max_event_bytes=settings.max_event_bytes, write_partial=request.write_partial,
-                                 engine=engine_for(settings.triage_config))
+                                 engine=engine_for(settings.triage_config),
+                                 on_signal=self._signal if self.detector is not None else None)
         outcome.counters = self.replayer.counters
 
     async def run(self, progress: Progress | None, max_messages: int | None, every_s: float) -> None:
@@ -106,6 +112,7 @@ class _Loop:
                     last_save = time.perf_counter()
             if not self.outcome.interrupted:
                 self.replayer.finish()
+                self._close_alert_windows()
             await self.save(done=not self.outcome.interrupted)
         except BaseException:
             await self._save_quietly()
@@ -130,6 +137,16 @@ class _Loop:
                 active.discard(tp)
                 self.consumer.pause(tp)
         return False
+
+    def _signal(self, partition: int, agent_id: str, kind: str, ts: float | None) -> None:
+        if self.detector is not None:
+            self.outcome.alerts += self.detector.observe(partition, agent_id, kind, ts)
+
+    def _close_alert_windows(self) -> None:
+        """The end of the range: every partition has said all it will (as idle partitions do live)."""
+        if self.detector is not None:
+            for r in self.ranges.values():
+                self.outcome.alerts += self.detector.set_idle(r.partition)
 
     def _done(self) -> int:
         nexts = self.replayer.next_offset

@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
+
 from detectors.model import Event, TrajectoryReport
+from sinks.alerts import alert_row
 from sinks.writer import Writer
+from streams.alerts import Alert, alert_key, encode_alert
 from streams.codec import Rejected, dlq_headers, encode_report, encode_signal
 from streams.kafka import client_options
 from streams.settings import Settings
@@ -42,6 +46,9 @@ class ClickHouseOutput:
     async def commit(self) -> None:
         self._hand_over()
         self.writer.flush()
+
+    def emit_alerts(self, alerts: list[Alert]) -> None:
+        self.writer.add("alerts", [alert_row(msgspec.to_builtins(alert)) for alert in alerts])
 
 
 class Publisher:
@@ -83,6 +90,9 @@ class TopicOutput(Publisher):
                rejected: Rejected) -> None:
         pass
 
+    def emit_alerts(self, alerts: list[Alert]) -> None:
+        self.pending += [(self.settings.topic_alerts, alert_key(a), encode_alert(a), None) for a in alerts]
+
 
 class DlqOutput(Publisher):
     """Rejected input (original bytes + the worker's ``x-error-*`` headers) to the DLQ topic."""
@@ -94,6 +104,9 @@ class DlqOutput(Publisher):
                rejected: Rejected) -> None:
         headers = [*dlq_headers(rejected, self.settings.topic_events, partition, offset), ("x-replay", b"1")]
         self.pending.append((self.settings.topic_dlq, key, value, headers))
+
+    def emit_alerts(self, alerts: list[Alert]) -> None:
+        pass
 
 
 class Tee:
@@ -110,6 +123,10 @@ class Tee:
                rejected: Rejected) -> None:
         for output in self.outputs:
             output.reject(partition, offset, key, value, rejected)
+
+    def emit_alerts(self, alerts: list[Alert]) -> None:
+        for output in self.outputs:
+            output.emit_alerts(alerts)
 
     async def commit(self) -> None:
         for output in self.outputs:

@@ -120,9 +120,9 @@ class Ingest:
             self.metrics.closed.labels(update.trigger).inc()
         report = update.report(self.version)
         send = self.app.producer.send
-        for signal in update.signals:
+        for signal, ts in zip(update.signals, update.times, strict=True):
             value = encode_signal(state.trajectory_id, signal, pipeline_version=self.version,
-                                  agent_id=report.agent_id)
+                                  agent_id=report.agent_id, ts=ts)
             await send(self.topics.signals.get_topic_name(), key, value, None, None, None)
             self.metrics.signals.labels(signal.type).inc()
         await send(self.topics.trajectories.get_topic_name(), key, encode_report(report), None, None, None)

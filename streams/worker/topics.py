@@ -16,9 +16,10 @@ class Topics:
     signals: Any  # one JSON signal per message
     trajectories: Any  # the refreshed trajectory record (compacted: last record per id wins)
     dlq: Any  # rejected input, original bytes + x-error-* headers
+    alerts: Any = None  # spike alerts (streams/alerts.py), keyed by agent|category|window start
 
     def outputs(self) -> tuple[Any, ...]:
-        return (self.signals, self.trajectories, self.dlq)
+        return tuple(t for t in (self.signals, self.trajectories, self.dlq, self.alerts) if t is not None)
 
 
 def _raw(app: faust.App, name: str, partitions: int, **config: str) -> Any:
@@ -33,6 +34,7 @@ def build_topics(app: faust.App, settings: Settings) -> Topics:
         signals=_raw(app, settings.topic_signals, parts),
         trajectories=_raw(app, settings.topic_trajectories, parts, **{"cleanup.policy": "compact"}),
         dlq=_raw(app, settings.topic_dlq, parts),
+        alerts=_raw(app, settings.topic_alerts, parts),
     )
 
 

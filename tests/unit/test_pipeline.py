@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from detectors.adapters import Trajectory
+from detectors.model import SessionEnd
 from detectors.session import analyze
 from streams.codec import TICK_HEADERS, encode_events, encode_report
 from streams.pipeline import END, IDLE, INACTIVITY, MemoryStore, Pipeline, ended, from_files
@@ -307,3 +308,21 @@ def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
     asyncio.run(run())
     last_a = [json.loads(v) for t, k, v, _ in producer.sent if t == "traj" and k == b"a"][-1]
     assert last_a["events"] == len(a)
+
+
+def test_signal_times_are_the_event_times_they_were_produced_at_whatever_the_batching() -> None:
+    events = [*talk("t-times", start=1_700_000_000.0), SessionEnd(trajectory_id="t-times", seq=6, ts=1_700_000_050.0)]
+
+    def times(batches: list[list]) -> list[tuple[str, float | None]]:
+        p, _ = pipeline()
+        out = []
+        for batch in batches:
+            out += [(s.type, t) for u in p.process([msg(b) for b in batch], NOW).updates
+                    for s, t in zip(u.signals, u.times, strict=True)]
+        return out
+
+    whole, single = times([[events]]), times([[[e]] for e in events])
+    assert whole == single
+    by_type = dict(whole)
+    assert by_type["interaction.misalignment.correction"] == 1_700_000_004.0  # the correction's own event
+    assert by_type["environment.exhaustion.timeout"] == 1_700_000_003.0  # the failing tool result's

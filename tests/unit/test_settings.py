@@ -58,12 +58,13 @@ def test_missing_password_file_is_a_cli_error(tmp_path) -> None:
 def test_every_flag_shows_its_environment_variable_and_default(capsys) -> None:
     from streams.cli import main
     from streams.cli.commands.flags import flag_of
-    from streams.settings import env_name
+    from streams.settings import SECRET_FIELDS, env_name
 
     with pytest.raises(SystemExit):
         main(["worker", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    shown = [f for f in Settings.__struct_fields__ if f != "kafka_password" and not f.startswith("fault_")]
+    shown = [f for f in Settings.__struct_fields__ if f not in SECRET_FIELDS and not f.startswith("fault_")]
+    assert {"kafka_password", "alert_webhook"} == SECRET_FIELDS  # secrets: environment only, never a flag
     for field in shown:
         assert f"{flag_of(field)} {field.upper()}" in text, field
         assert f"env {env_name(field)}, default" in text, field
@@ -112,3 +113,14 @@ def test_otlp_topic_is_off_by_default_and_the_encoding_is_checked() -> None:
     assert (chosen.topic_otlp, chosen.otlp_encoding) == ("otlp_spans", "otlp_json")
     with pytest.raises(CliError, match="SIGNALS_OTLP_ENCODING"):
         Settings.from_env(env={"SIGNALS_OTLP_ENCODING": "jaeger_proto"})
+
+
+def test_alert_settings_make_the_detector_config_and_the_webhook_is_masked() -> None:
+    settings = Settings.from_env(env={"SIGNALS_ALERT_WINDOW_S": "60", "SIGNALS_ALERT_RATIO": "2.5",
+                                      "SIGNALS_ALERT_WEBHOOK": "https://hooks.example/T0/secret"})
+    config = settings.alert_config()
+    assert (config.window_s, config.ratio, config.grace_s, config.min_count) == (60, 2.5, 60.0, 10)
+    assert settings.topic_alerts == "agent-alerts"
+    assert settings.masked()["alert_webhook"] == "***"
+    with pytest.raises(CliError, match="ALERT_WINDOW_S"):
+        Settings.from_env(env={"SIGNALS_ALERT_WINDOW_S": "0"})

@@ -25,7 +25,9 @@ from streams.replay.report import dry_run, print_dry_run, print_outcome, rich_pr
 from streams.settings import Settings
 
 SETTINGS_FLAGS = ("kafka", "data_dir", "topic_events", "topic_signals", "topic_trajectories", "topic_dlq",
-                  "inactivity_gap_s", "max_event_bytes", "redact_content")
+                  "inactivity_gap_s", "max_event_bytes", "redact_content", "topic_alerts", "alert_window_s",
+                  "alert_grace_s", "alert_baseline_windows", "alert_ratio", "alert_min_count", "alert_floor",
+                  "alert_cooldown_s", "alert_max_keys")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 
 
@@ -58,6 +60,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--write-partial", action="store_true",
                         help="write sessions still incomplete after the lookback (final=false, 'partial' reason)")
     parser.add_argument("--dlq", action="store_true", help="also send rejected messages to the DLQ topic")
+    parser.add_argument("--alerts", action="store_true",
+                        help="also run the spike detector (docs/alerts.md) and write its alerts to the output; "
+                             "a resumed replay alerts on what it read after resuming only (use --fresh)")
     add_settings_flags(parser, SETTINGS_FLAGS)
     add_connection_args(parser)
     parser.set_defaults(func=run)
@@ -66,7 +71,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     request = Request(parse_bound(args.start), parse_bound(args.stop), args.version, args.partitions,
-                      args.lookback, args.write_partial)
+                      args.lookback, args.write_partial, alerts=args.alerts)
     if args.dry_run:
         print_dry_run(asyncio.run(dry_run(settings, request)))
         return 0
@@ -82,8 +87,13 @@ async def _replay(args: argparse.Namespace, settings: Any, request: Request, key
         await publisher.start()
     try:
         with rich_progress() as progress:
-            outcome = await run_replay(settings, request, Tee(*outputs), key=key, path=Path(path),
+            output = Tee(*outputs)
+            outcome = await run_replay(settings, request, output, key=key, path=Path(path),
                                        progress=progress, fresh=args.fresh)
+        if args.alerts:
+            output.emit_alerts(outcome.alerts)
+            await output.commit()
+            print(f"alerts: {len(outcome.alerts)}")
     finally:
         for publisher in publishers:
             await publisher.stop()

@@ -43,7 +43,7 @@ def fresh_names(prefix: str) -> dict[str, str]:
     tag = uuid.uuid4().hex[:10]
     return {"app_id": f"{prefix}-{tag}", "topic_events": f"{prefix}-events-{tag}",
             "topic_signals": f"{prefix}-signals-{tag}", "topic_trajectories": f"{prefix}-trajectories-{tag}",
-            "topic_dlq": f"{prefix}-dlq-{tag}"}
+            "topic_dlq": f"{prefix}-dlq-{tag}", "topic_alerts": f"{prefix}-alerts-{tag}"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,9 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)
     (Path(settings.data_dir) / "faust").mkdir(parents=True, exist_ok=True)
+    from streams.worker.alerts_agent import register_alerts
     from streams.worker.sink_agent import register_sink
     from streams.worker.web import register_web
-    app, ingest = build_app(settings, extensions=[register_sink, register_web])
+    app, ingest = build_app(settings, extensions=[register_sink, register_alerts, register_web])
     if settings.store.startswith("rocksdb"):  # a persistent store: is it still a cache of THIS Kafka?
         from streams.worker.local_store import CLUSTER_FILE, reconcile
         changelogs = {table.name: table.changelog_topic.get_topic_name() for table in app.tables.values()}
