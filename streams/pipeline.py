@@ -93,6 +93,7 @@ class Update:
     signals: list[Signal]
     trigger: str | None
     origin: Any
+    events: list[Event] = field(default_factory=list)  # the events applied in this step
 
     def report(self, pipeline_version: str) -> TrajectoryReport:
         return self.session.report(pipeline_version=pipeline_version)
@@ -193,7 +194,7 @@ class Pipeline:
                 signals += session.close()
                 trigger = END
             self.save(key, group.partition, session, now, group.origin)
-            out.updates.append(Update(key, group.partition, session, signals, trigger, group.origin))
+            out.updates.append(Update(key, group.partition, session, signals, trigger, group.origin, group.events))
             last[group.partition] = group.origin
         return last
 

@@ -22,6 +22,8 @@ from streams.errors import CliError
 if TYPE_CHECKING:
     from sinks.writer import Backoff
 
+OTLP_ENCODINGS = ("otlp_proto", "otlp_json")  # the Collector kafka exporter's names
+DEFAULT_TOPIC_OTLP = "otlp_spans"  # the Collector kafka exporter's default topic
 SECRET_FIELDS = frozenset({"kafka_password"})
 # Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
 ENV_NAMES = {"kafka": "SIGNALS_KAFKA", "clickhouse": "SIGNALS_CLICKHOUSE"}
@@ -41,6 +43,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     topic_signals: str = "agent-signals"
     topic_trajectories: str = "agent-trajectories"
     topic_dlq: str = "agent-events-dlq"
+    # OpenTelemetry traces as the Collector's kafka exporter writes them (records without key or
+    # headers, one TracesData per record); empty: not read. Decoded at the worker's ingest step.
+    topic_otlp: str = ""
+    otlp_encoding: str = "otlp_proto"  # otlp_proto | otlp_json: the records of topic_otlp
+    # The OTLP/HTTP receiver in the worker (POST /v1/traces -> topic_otlp, acks=all); 0: off. With
+    # the receiver on and topic_otlp empty, topic_otlp is DEFAULT_TOPIC_OTLP.
+    otlp_http_port: int = 0  # conventionally 4318
+    otlp_http_host: str = "127.0.0.1"
+    otlp_max_request_bytes: int = 16 << 20  # a request body, decompressed; larger: 413
+    otlp_max_inflight_bytes: int = 64 << 20  # request bytes being written to Kafka; past it: 429
+    otlp_produce_timeout_s: float = 10.0  # Kafka has not acked a request's records by then: 503
+    # Signals back out as OTLP/HTTP protobuf (e.g. http://collector:4318/v1/traces); empty: off.
+    otlp_export_endpoint: str = ""
+    otlp_export_queue: int = 10_000  # final records waiting to be sent; more are dropped (counted)
+    otlp_export_timeout_s: float = 10.0  # one POST
+    otlp_export_retries: int = 5  # retries of a failed POST (backoff 0.5 s doubling, capped at 30 s)
     partitions: int = 4
     pipeline_version: str = ""
     inactivity_gap_s: float = 1800.0  # event-time gap that closes a session
@@ -156,6 +174,18 @@ def _convert(raw: dict[str, Any]) -> Settings:
         raise CliError("valid SIGNALS_* settings", str(error), "fix the variable or flag named") from None
     if settings.partitions < 1:
         raise CliError("SIGNALS_PARTITIONS >= 1", str(settings.partitions), "use a positive count")
+    if settings.otlp_encoding not in OTLP_ENCODINGS:
+        raise CliError("SIGNALS_OTLP_ENCODING one of " + ", ".join(OTLP_ENCODINGS), settings.otlp_encoding,
+                       "otlp_proto (the Collector's default) or otlp_json")
+    if settings.otlp_http_port and not settings.topic_otlp:
+        settings = msgspec.structs.replace(settings, topic_otlp=DEFAULT_TOPIC_OTLP)
+    if settings.otlp_max_request_bytes < 1 or settings.otlp_max_inflight_bytes < settings.otlp_max_request_bytes:
+        raise CliError("SIGNALS_OTLP_MAX_INFLIGHT_BYTES >= SIGNALS_OTLP_MAX_REQUEST_BYTES >= 1",
+                       f"{settings.otlp_max_inflight_bytes} and {settings.otlp_max_request_bytes}",
+                       "room for at least one request in flight")
+    if settings.otlp_export_endpoint and not settings.otlp_export_endpoint.startswith(("http://", "https://")):
+        raise CliError("SIGNALS_OTLP_EXPORT_ENDPOINT an http(s):// URL", settings.otlp_export_endpoint,
+                       "e.g. http://collector:4318/v1/traces")
     if settings.max_event_bytes < 1:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
     if settings.sink_retries < 0:

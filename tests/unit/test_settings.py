@@ -103,3 +103,12 @@ def test_bad_clickhouse_settings_are_cli_errors() -> None:
         Settings.from_env(env={"SIGNALS_CLICKHOUSE_DATABASE": "x; DROP TABLE y"})
     with pytest.raises(CliError, match="TTL"):
         Settings.from_env(env={"SIGNALS_CLICKHOUSE_TTL_DAYS": "-1"})
+
+
+def test_otlp_topic_is_off_by_default_and_the_encoding_is_checked() -> None:
+    settings = Settings.from_env(env={})
+    assert (settings.topic_otlp, settings.otlp_encoding) == ("", "otlp_proto")
+    chosen = Settings.from_env(env={"SIGNALS_TOPIC_OTLP": "otlp_spans", "SIGNALS_OTLP_ENCODING": "otlp_json"})
+    assert (chosen.topic_otlp, chosen.otlp_encoding) == ("otlp_spans", "otlp_json")
+    with pytest.raises(CliError, match="SIGNALS_OTLP_ENCODING"):
+        Settings.from_env(env={"SIGNALS_OTLP_ENCODING": "jaeger_proto"})
