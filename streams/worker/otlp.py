@@ -68,22 +68,24 @@ class KafkaWriter:
     """The receiver's own producer (acks=all, idempotent) to the OTLP topic."""
 
     def __init__(self, settings: Settings, max_record_bytes: int) -> None:
-        from aiokafka import AIOKafkaProducer
-
         from streams.kafka import durable_producer_options
         self.topic, self.ready = settings.topic_otlp, False
-        self.producer = AIOKafkaProducer(**durable_producer_options(settings, max_record_bytes))
+        self.options = durable_producer_options(settings, max_record_bytes)
+        self.producer: Any = None
 
     async def start(self, retry_s: float = 2.0) -> None:
         """Connect, retrying while Kafka cannot be reached (the receiver answers 503 meanwhile)."""
+        from aiokafka import AIOKafkaProducer
         while True:
+            producer = AIOKafkaProducer(**self.options)  # made on the running loop
             try:
-                await self.producer.start()
+                await producer.start()
             except Exception as error:
+                await producer.stop()
                 log.warning("OTLP receiver: Kafka not reachable yet (%s), retrying in %.0fs", error, retry_s)
                 await asyncio.sleep(retry_s)
                 continue
-            self.ready = True
+            self.producer, self.ready = producer, True
             return
 
     async def write(self, records: list[Record]) -> None:
@@ -92,7 +94,8 @@ class KafkaWriter:
 
     async def stop(self) -> None:
         self.ready = False
-        await self.producer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
 
 
 class Receiver:
@@ -110,7 +113,8 @@ class Receiver:
         return app
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(self.application(), access_log=None)
+        # auto_decompress off: gzip is inflated by streams.otlp.receive.inflate, bounded (no gzip bombs)
+        self.runner = web.AppRunner(self.application(), access_log=None, auto_decompress=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.otlp_http_host, self.settings.otlp_http_port)
         await site.start()
