@@ -307,3 +307,12 @@ def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
     asyncio.run(run())
     last_a = [json.loads(v) for t, k, v, _ in producer.sent if t == "traj" and k == b"a"][-1]
     assert last_a["events"] == len(a)
+
+
+def test_an_update_carries_the_events_applied_in_its_step() -> None:
+    p, _ = pipeline()
+    a = talk("a")
+    out = p.process([msg(a[:2]), msg(a[2:4])], NOW)
+    assert out.updates[0].events == a[:4]
+    closed = p.process([tick()], NOW + 3600).updates  # closed by idleness: no events in that step
+    assert [u.events for u in closed] == [[]]
