@@ -1,5 +1,5 @@
 """OTLP/HTTP receiver benchmark (not a test; prints figures): requests/s and spans/s of
-``POST /v1/traces`` through ``streams.worker.otlp.Receiver``, answered only after Kafka acked
+``POST /v1/traces`` through ``streams.worker.otlp_http.Receiver``, answered only after Kafka acked
 (acks=all) every record, against a real broker; and the same with a writer that drops the records
 (the receiver's own cost, without Kafka), as a ratio.
 
@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from streams.otlp.receive import Record, to_json
+from streams.otlp_http.receive import Record, to_json
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
-from streams.worker.otlp import KafkaWriter, Receiver
+from streams.worker.otlp_http import KafkaWriter, Receiver
 
 
 def request_of(n: int, spans: int) -> ExportTraceServiceRequest:

@@ -41,9 +41,8 @@ async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str
     try:
         existing = set(await admin.list_topics())
         wanted = {settings.topic_events: {}, settings.topic_signals: {}, settings.topic_dlq: {},
-                  settings.topic_trajectories: {"cleanup.policy": "compact"}}
-        if settings.topic_otlp:  # read by the worker; also written by its OTLP/HTTP receiver
-            wanted[settings.topic_otlp] = {}
+                  settings.topic_trajectories: {"cleanup.policy": "compact"},
+                  **({settings.topic_otlp: {}} if settings.topic_otlp else {})}
         new = [NewTopic(name, settings.partitions, settings.topic_replication, topic_configs=config)
                for name, config in wanted.items() if name not in existing]
         if new:

@@ -93,7 +93,7 @@ class Ingest:
         self.tracker = self.pipeline.tracker
         self.version = settings.pipeline_version
         self.offsets: dict[int, int] = {}
-        # called with each published update and its record (the OTLP exporter: streams/worker/otlp.py)
+        # called with each published update and its record (the OTLP exporter: streams/worker/otlp_http.py)
         self.listeners: list[Callable[[Update, Any], None]] = []
 
     # -- one batch -----------------------------------------------------------------------

@@ -67,9 +67,9 @@ def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple
     app = create_app(settings)
     topics = build_topics(app, settings)
     ingest = register_ingest(app, topics, settings)
-    if settings.otlp_http_port or settings.otlp_export_endpoint:
-        from streams.worker.otlp import register_otlp
-        register_otlp(app, ingest, settings)
     for extension in extensions:
         extension(app, topics, settings)
+    if settings.otlp_http_port or settings.otlp_export_endpoint:  # the OTLP/HTTP receiver, the exporter
+        from streams.worker.otlp_http import register_otlp_http
+        register_otlp_http(app, ingest, settings)
     return app, ingest

@@ -21,20 +21,22 @@ class Metrics:
         self.signals = Counter("signals_signals", "Signals published", ["type"], registry=reg)
         self.records = Counter("signals_records", "Trajectory records published", ["final"], registry=reg)
         self.closed = Counter("signals_sessions_closed", "Sessions closed", ["trigger"], registry=reg)
+        # the OTLP/HTTP receiver and the OTLP exporter (streams/worker/otlp_http.py)
+        self.otlp_http_requests = Counter("signals_otlp_http_requests", "OTLP/HTTP requests answered", ["code"],
+                                          registry=reg)
+        self.otlp_http_spans = Counter("signals_otlp_http_spans", "Spans received by the OTLP/HTTP receiver",
+                                       ["outcome"], registry=reg)
+        self.otlp_http_inflight = Gauge("signals_otlp_http_inflight_bytes",
+                                        "OTLP request bytes being written to Kafka", registry=reg)
+        self.otlp_export = Counter("signals_otlp_export_spans", "Signal spans of the OTLP exporter", ["outcome"],
+                                   registry=reg)
+        self.otlp_export_queue = Gauge("signals_otlp_export_queue", "Final records waiting for the OTLP exporter",
+                                       registry=reg)
         self.latency = Histogram("signals_processing_latency_seconds",
                                  "Now minus the input message's Kafka timestamp",
                                  buckets=LATENCY_BUCKETS, registry=reg)
         self.lag = Gauge("signals_consumer_lag", "Highwater minus position", ["partition"], registry=reg)
         self.open_sessions = Gauge("signals_open_sessions", "Open sessions on this worker", registry=reg)
-        # the OTLP/HTTP receiver and the OTLP exporter (streams/worker/otlp.py)
-        self.otlp_requests = Counter("signals_otlp_requests", "OTLP/HTTP requests answered", ["code"], registry=reg)
-        self.otlp_spans = Counter("signals_otlp_spans", "OTLP spans received", ["outcome"], registry=reg)
-        self.otlp_inflight = Gauge("signals_otlp_inflight_bytes", "OTLP request bytes being written to Kafka",
-                                   registry=reg)
-        self.otlp_export = Counter("signals_otlp_export_spans", "Signal spans of the OTLP exporter", ["outcome"],
-                                   registry=reg)
-        self.otlp_export_queue = Gauge("signals_otlp_export_queue", "Final records waiting for the OTLP exporter",
-                                       registry=reg)
 
     def serve(self, port: int) -> Callable[[], None]:
         """Serve /metrics on ``port`` (0: off); returns what closes the server and releases the port.

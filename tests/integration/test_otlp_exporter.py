@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from detectors.model import Signal, TrajectoryReport, UserMessage
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
-from streams.worker.otlp import Exporter
+from streams.worker.otlp_http import Exporter
 from tests.support.faults import synthetic
 from tests.support.kafka import free_port
 

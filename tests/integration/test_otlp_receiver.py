@@ -27,10 +27,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from streams.otlp.receive import Record
+from streams.otlp_http.receive import Record
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
-from streams.worker.otlp import KafkaWriter, Receiver
+from streams.worker.otlp_http import KafkaWriter, Receiver
 from tests.support.kafka import REPO, free_port, read_topic
 from tests.support.worker import worker_argv
 
@@ -143,7 +143,7 @@ def test_sdk_exporter_spans_are_on_the_topic_as_sent(kafka_url: str, receiver: C
     first = ExportTraceServiceRequest.FromString(records[0].value)
     assert first.resource_spans[0].resource == want.resource_spans[0].resource
     assert {r.key for r in records} == {sent[0].context.trace_id.to_bytes(16, "big").hex().encode()}
-    assert running.metrics.otlp_spans.labels("accepted")._value.get() == len(sent)
+    assert running.metrics.otlp_http_spans.labels("accepted")._value.get() == len(sent)
 
 
 def test_json_with_hex_ids_onto_a_json_topic(kafka_url: str, receiver: Callable[..., Running]) -> None:

@@ -1,4 +1,4 @@
-"""The signals span (streams/otlp/export.py) by value: Plano's attribute names, events, trace."""
+"""The signals span (streams/otlp_http/export.py) by value: Plano's attribute names, events, trace."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from detectors.model import Signal, ToolCall, TrajectoryReport, UserMessage
-from streams.otlp.export import (
+from streams.otlp_http.export import (
     TraceContext,
     context_of,
     derived_context,

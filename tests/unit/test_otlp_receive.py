@@ -1,4 +1,4 @@
-"""What the receiver makes of a request body (streams/otlp/receive.py), by value."""
+"""What the receiver makes of a request body (streams/otlp_http/receive.py), by value."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from streams.otlp.receive import (
+from streams.otlp_http.receive import (
     JSON,
     PROTOBUF,
     RequestError,

@@ -112,18 +112,3 @@ def test_otlp_topic_is_off_by_default_and_the_encoding_is_checked() -> None:
     assert (chosen.topic_otlp, chosen.otlp_encoding) == ("otlp_spans", "otlp_json")
     with pytest.raises(CliError, match="SIGNALS_OTLP_ENCODING"):
         Settings.from_env(env={"SIGNALS_OTLP_ENCODING": "jaeger_proto"})
-
-
-def test_otlp_receiver_and_exporter_settings() -> None:
-    off = Settings.from_env(env={})
-    assert (off.otlp_http_port, off.otlp_http_host, off.otlp_export_endpoint, off.topic_otlp) == (0, "127.0.0.1", "", "")
-    on = Settings.from_env(env={"SIGNALS_OTLP_HTTP_PORT": "4318"})
-    assert (on.otlp_http_port, on.topic_otlp) == (4318, "otlp_spans")  # the receiver needs a topic
-    named = Settings.from_env(env={"SIGNALS_OTLP_HTTP_PORT": "4318", "SIGNALS_TOPIC_OTLP": "mine"})
-    assert named.topic_otlp == "mine"
-    with pytest.raises(CliError, match="SIGNALS_OTLP_MAX_INFLIGHT_BYTES"):
-        Settings.from_env(env={"SIGNALS_OTLP_MAX_REQUEST_BYTES": "10", "SIGNALS_OTLP_MAX_INFLIGHT_BYTES": "9"})
-    with pytest.raises(CliError, match="SIGNALS_OTLP_EXPORT_ENDPOINT"):
-        Settings.from_env(env={"SIGNALS_OTLP_EXPORT_ENDPOINT": "collector:4318"})
-    exported = Settings.from_env(env={"SIGNALS_OTLP_EXPORT_ENDPOINT": "http://c:4318/v1/traces"})
-    assert exported.otlp_export_endpoint == "http://c:4318/v1/traces" and exported.topic_otlp == ""

@@ -1,7 +1,7 @@
 """The worker's OTLP ends (issue 12): the OTLP/HTTP receiver and the signals exporter.
 
 Receiver (``SIGNALS_OTLP_HTTP_PORT``, its own aiohttp site beside Faust's web server):
-``POST /v1/traces`` -> ``streams.otlp.receive`` -> records on ``SIGNALS_TOPIC_OTLP`` in
+``POST /v1/traces`` -> ``streams.otlp_http.receive`` -> records on ``SIGNALS_TOPIC_OTLP`` in
 ``SIGNALS_OTLP_ENCODING``, sent with acks=all by a producer of its own; the answer (200, with a
 partial success when spans were rejected) is given only once Kafka acked every record of the
 request, so a crash after the answer loses nothing. Backpressure: request bytes being written are
@@ -11,7 +11,7 @@ of a request that failed half way may then be on the topic twice: at-least-once)
 
 Exporter (``SIGNALS_OTLP_EXPORT_ENDPOINT``): each FINAL record the ingest agent publishes is put on
 a bounded queue (full: dropped, counted) and sent, in batches, as spans built by
-``streams.otlp.export.signals_span``, by a task of its own with retries and backoff; the ingest
+``streams.otlp_http.export.signals_span``, by a task of its own with retries and backoff; the ingest
 agent never waits for it. The trace of a trajectory comes from its events' OTel ids, remembered
 per trajectory (bounded LRU, in memory: after a restart or rebalance a trajectory whose earlier
 events were seen elsewhere gets the derived trace id).
@@ -31,8 +31,8 @@ from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from detectors.model import TrajectoryReport
-from streams.otlp.export import TraceContext, context_of, export_request, signals_span
-from streams.otlp.receive import (
+from streams.otlp_http.export import TraceContext, context_of, export_request, signals_span
+from streams.otlp_http.receive import (
     JSON,
     Record,
     RequestError,
@@ -113,7 +113,7 @@ class Receiver:
         return app
 
     async def start(self) -> None:
-        # auto_decompress off: gzip is inflated by streams.otlp.receive.inflate, bounded (no gzip bombs)
+        # auto_decompress off: gzip is inflated by streams.otlp_http.receive.inflate, bounded (no gzip bombs)
         self.runner = web.AppRunner(self.application(), access_log=None, auto_decompress=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.otlp_http_host, self.settings.otlp_http_port)
@@ -151,7 +151,7 @@ class Receiver:
 
     def hold(self, size: int) -> None:
         self.inflight += size
-        self.metrics.otlp_inflight.set(self.inflight)
+        self.metrics.otlp_http_inflight.set(self.inflight)
 
     async def accept(self, media: str, body: bytes) -> web.Response:
         try:
@@ -167,14 +167,14 @@ class Receiver:
                 log.warning("OTLP receiver: Kafka did not ack a request's records: %r", error)
                 return self.answer(media, 503, f"Kafka did not acknowledge the spans: {error!r}"[:300],
                                    RETRY_AFTER_UNAVAILABLE_S)
-        self.metrics.otlp_spans.labels("accepted").inc(accepted.spans)
-        self.metrics.otlp_spans.labels("rejected").inc(accepted.rejected)
-        self.metrics.otlp_requests.labels("200").inc()
+        self.metrics.otlp_http_spans.labels("accepted").inc(accepted.spans)
+        self.metrics.otlp_http_spans.labels("rejected").inc(accepted.rejected)
+        self.metrics.otlp_http_requests.labels("200").inc()
         return web.Response(status=200, body=response_body(media, accepted.rejected, accepted.message()),
                             content_type=media)
 
     def answer(self, media: str, status: int, message: str, retry_after: int | None = None) -> web.Response:
-        self.metrics.otlp_requests.labels(str(status)).inc()
+        self.metrics.otlp_http_requests.labels(str(status)).inc()
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         return web.Response(status=status, body=status_body(media, GRPC_CODES.get(status, 2), message),
                             content_type=media, headers=headers)
@@ -267,7 +267,7 @@ def retry_after(header: str | None, default: float) -> float:
 
 # ------------------------------------------------------------------------------------ wiring
 
-def register_otlp(app: Any, ingest: Any, settings: Settings) -> None:
+def register_otlp_http(app: Any, ingest: Any, settings: Settings) -> None:
     """The receiver and/or the exporter, started with the app and stopped before it shuts down."""
     tasks: list[asyncio.Task[Any]] = []
     receiver: Receiver | None = None

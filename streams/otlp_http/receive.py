@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from streams.otlp.ids import BadId, b64_to_hex, convert_span, hex_to_b64
+from streams.otlp_http.ids import BadId, b64_to_hex, convert_span, hex_to_b64
 
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
