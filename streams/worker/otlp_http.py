@@ -114,7 +114,9 @@ class Receiver:
 
     async def start(self) -> None:
         # auto_decompress off: gzip is inflated by streams.otlp_http.receive.inflate, bounded (no gzip bombs)
-        self.runner = web.AppRunner(self.application(), access_log=None, auto_decompress=False)
+        # shutdown_timeout: requests in hand get a few seconds at a stop (the worker's stop is bounded)
+        self.runner = web.AppRunner(self.application(), access_log=None, auto_decompress=False,
+                                    shutdown_timeout=min(5.0, self.settings.shutdown_timeout_s / 4))
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.otlp_http_host, self.settings.otlp_http_port)
         await site.start()
