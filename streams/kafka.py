@@ -24,6 +24,14 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def durable_producer_options(settings: Settings, max_record_bytes: int) -> dict[str, Any]:
+    """A producer whose acknowledged sends are on every in-sync replica (acks=all, idempotent):
+    the OTLP receiver answers a request only after these acks."""
+    return {**client_options(settings), "acks": "all", "enable_idempotence": True, "linger_ms": 2,
+            "max_request_size": max_record_bytes + 64 * 1024,
+            "request_timeout_ms": max(1000, int(settings.otlp_produce_timeout_s * 1000))}
+
+
 async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str]:
     """Create missing topics with the configured partitions BEFORE the worker subscribes (Faust
     ignores a subscribed topic that does not exist at assignment time). Returns the created names."""

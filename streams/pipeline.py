@@ -97,6 +97,7 @@ class Update:
     trigger: str | None
     origin: Any
     times: list[float | None] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # the events applied in this step
 
     def report(self, pipeline_version: str) -> TrajectoryReport:
         return self.session.report(pipeline_version=pipeline_version)
@@ -204,7 +205,8 @@ class Pipeline:
                 times += [features.last_ts] * len(closing)
                 trigger = END
             self.save(key, group.partition, session, now, group.origin)
-            out.updates.append(Update(key, group.partition, session, signals, trigger, group.origin, times))
+            out.updates.append(Update(key, group.partition, session, signals, trigger, group.origin, times,
+                                      group.events))
             last[group.partition] = group.origin
         return last
 

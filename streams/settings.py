@@ -28,6 +28,7 @@ OTLP_ENCODINGS = ("otlp_proto", "otlp_json")  # the Collector kafka exporter's n
 SECRET_FIELDS = frozenset({"kafka_password", "alert_webhook"})  # a webhook URL is a credential
 # Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
 ENV_NAMES = {"kafka": "SIGNALS_KAFKA", "clickhouse": "SIGNALS_CLICKHOUSE"}
+DEFAULT_TOPIC_OTLP = "otlp_spans"  # the OTLP/HTTP receiver's topic when none is set (the Collector's default)
 
 
 def package_version() -> str:
@@ -102,6 +103,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     alert_webhook: str = ""  # POST {"text": ...} (Slack-compatible) per alert; empty: off
     alert_webhook_retries: int = 2  # failed retries before an alert's POST is given up
     alert_webhook_timeout_s: float = 5.0
+    # The OTLP/HTTP receiver in the worker (POST /v1/traces -> topic_otlp, acks=all); 0: off. With
+    # the receiver on and topic_otlp empty, topic_otlp is DEFAULT_TOPIC_OTLP.
+    otlp_http_port: int = 0  # conventionally 4318
+    otlp_http_host: str = "127.0.0.1"
+    otlp_max_request_bytes: int = 16 << 20  # a request body, decompressed; larger: 413
+    otlp_max_inflight_bytes: int = 64 << 20  # request bytes being written to Kafka; past it: 429
+    otlp_produce_timeout_s: float = 10.0  # Kafka has not acked a request's records by then: 503
+    # Signals back out as OTLP/HTTP protobuf (e.g. http://collector:4318/v1/traces); empty: off.
+    otlp_export_endpoint: str = ""
+    otlp_export_queue: int = 10_000  # final records waiting to be sent; more are dropped (counted)
+    otlp_export_timeout_s: float = 10.0  # one POST
+    otlp_export_retries: int = 5  # retries of a failed POST (backoff 0.5 s doubling, capped at 30 s)
     # TEST HOOK (fault tests only): while this file exists, every ClickHouse insert of the sink fails
     # as if the server were unreachable ("writer blocked"); queries and migrations are unaffected.
     fault_sink_block_file: str = ""
@@ -211,4 +224,18 @@ def _convert(raw: dict[str, Any]) -> Settings:
         except ValueError as error:
             raise CliError("SIGNALS_CLICKHOUSE_CLUSTER (--cluster): a cluster name from remote_servers", str(error),
                            "e.g. --cluster prod (the table system.clusters lists the names)") from None
+    return _otlp_http(settings)
+
+
+def _otlp_http(settings: Settings) -> Settings:
+    """The OTLP/HTTP receiver's and exporter's settings checked; the receiver's default topic."""
+    if settings.otlp_http_port and not settings.topic_otlp:
+        settings = msgspec.structs.replace(settings, topic_otlp=DEFAULT_TOPIC_OTLP)
+    if settings.otlp_max_request_bytes < 1 or settings.otlp_max_inflight_bytes < settings.otlp_max_request_bytes:
+        raise CliError("SIGNALS_OTLP_MAX_INFLIGHT_BYTES >= SIGNALS_OTLP_MAX_REQUEST_BYTES >= 1",
+                       f"{settings.otlp_max_inflight_bytes} and {settings.otlp_max_request_bytes}",
+                       "room for at least one request in flight")
+    if settings.otlp_export_endpoint and not settings.otlp_export_endpoint.startswith(("http://", "https://")):
+        raise CliError("SIGNALS_OTLP_EXPORT_ENDPOINT an http(s):// URL", settings.otlp_export_endpoint,
+                       "e.g. http://collector:4318/v1/traces")
     return settings

@@ -19,6 +19,7 @@ signals not yet sent); the trajectory record always carries every signal.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -92,6 +93,8 @@ class Ingest:
         self.tracker = self.pipeline.tracker
         self.version = settings.pipeline_version
         self.offsets: dict[int, int] = {}
+        # called with each published update and its record (the OTLP exporter: streams/worker/otlp_http.py)
+        self.listeners: list[Callable[[Update, Any], None]] = []
 
     # -- one batch -----------------------------------------------------------------------
     async def process(self, batch: list[Any]) -> None:
@@ -127,6 +130,8 @@ class Ingest:
             self.metrics.signals.labels(signal.type).inc()
         await send(self.topics.trajectories.get_topic_name(), key, encode_report(report), None, None, None)
         self.metrics.records.labels(str(report.final).lower()).inc()
+        for listen in self.listeners:
+            listen(update, report)
 
     async def reject(self, rejection: Rejection) -> None:
         message, rejected = rejection.message, rejection.rejected

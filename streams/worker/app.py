@@ -71,4 +71,7 @@ def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple
     register_otlp(app, topics, settings, ingest.metrics)  # SIGNALS_TOPIC_OTLP, when set
     for extension in extensions:
         extension(app, topics, settings)
+    if settings.otlp_http_port or settings.otlp_export_endpoint:  # the OTLP/HTTP receiver, the exporter
+        from streams.worker.otlp_http import register_otlp_http
+        register_otlp_http(app, ingest, settings)
     return app, ingest

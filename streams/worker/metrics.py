@@ -21,6 +21,17 @@ class Metrics:
         self.signals = Counter("signals_signals", "Signals published", ["type"], registry=reg)
         self.records = Counter("signals_records", "Trajectory records published", ["final"], registry=reg)
         self.closed = Counter("signals_sessions_closed", "Sessions closed", ["trigger"], registry=reg)
+        # the OTLP/HTTP receiver and the OTLP exporter (streams/worker/otlp_http.py)
+        self.otlp_http_requests = Counter("signals_otlp_http_requests", "OTLP/HTTP requests answered", ["code"],
+                                          registry=reg)
+        self.otlp_http_spans = Counter("signals_otlp_http_spans", "Spans received by the OTLP/HTTP receiver",
+                                       ["outcome"], registry=reg)
+        self.otlp_http_inflight = Gauge("signals_otlp_http_inflight_bytes",
+                                        "OTLP request bytes being written to Kafka", registry=reg)
+        self.otlp_export = Counter("signals_otlp_export_spans", "Signal spans of the OTLP exporter", ["outcome"],
+                                   registry=reg)
+        self.otlp_export_queue = Gauge("signals_otlp_export_queue", "Final records waiting for the OTLP exporter",
+                                       registry=reg)
         self.latency = Histogram("signals_processing_latency_seconds",
                                  "Now minus the input message's Kafka timestamp",
                                  buckets=LATENCY_BUCKETS, registry=reg)

@@ -326,3 +326,12 @@ def test_signal_times_are_the_event_times_they_were_produced_at_whatever_the_bat
     by_type = dict(whole)
     assert by_type["interaction.misalignment.correction"] == 1_700_000_004.0  # the correction's own event
     assert by_type["environment.exhaustion.timeout"] == 1_700_000_003.0  # the failing tool result's
+
+
+def test_an_update_carries_the_events_applied_in_its_step() -> None:
+    p, _ = pipeline()
+    a = talk("a")
+    out = p.process([msg(a[:2]), msg(a[2:4])], NOW)
+    assert out.updates[0].events == a[:4]
+    closed = p.process([tick()], NOW + 3600).updates  # closed by idleness: no events in that step
+    assert [u.events for u in closed] == [[]]

@@ -39,6 +39,15 @@ HELP = {
     "sink_retries": "failed retries before load/demo/replay give up (the worker holds the batch)",
     "commit_every": "Faust: commit after N acked messages",
     "commit_interval_s": "Faust: ... or every (s)", "stream_buffer_maxsize": "Faust: messages buffered per stream",
+    "otlp_http_port": "OTLP/HTTP receiver port, POST /v1/traces (0: off; conventionally 4318)",
+    "otlp_http_host": "OTLP/HTTP receiver bind address",
+    "otlp_max_request_bytes": "largest OTLP request body, decompressed (larger: 413)",
+    "otlp_max_inflight_bytes": "OTLP request bytes being written to Kafka before 429s",
+    "otlp_produce_timeout_s": "Kafka ack wait (s) of an OTLP request before a 503",
+    "otlp_export_endpoint": "OTLP/HTTP endpoint the signals are sent to as spans (none: off)",
+    "otlp_export_queue": "final records waiting for the OTLP exporter (more are dropped)",
+    "otlp_export_timeout_s": "timeout (s) of one OTLP export POST",
+    "otlp_export_retries": "retries of a failed OTLP export POST",
 }
 _DEFAULTS = Settings()
 _TYPES: dict[type, Callable[[str], Any]] = {int: int, float: float}

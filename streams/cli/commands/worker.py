@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         faust_fixes.check()
         stop.check_port(settings.web_port, "SIGNALS_WEB_PORT")
         stop.check_port(settings.metrics_port, "SIGNALS_METRICS_PORT")
+        stop.check_port(settings.otlp_http_port, "SIGNALS_OTLP_HTTP_PORT")
     except faust_fixes.IncompatibleFaust as error:
         return _fail(str(error), stop.EXIT_INCOMPATIBLE)
     except stop.PortInUse as error:
