@@ -192,3 +192,21 @@ WEATHER: list[dict[str, Any]] = [  # a short support conversation with a failing
     {"role": "user", "content": "thanks, that works"},
     {"role": "assistant", "content": "You're welcome!"},
 ]
+
+
+TRACE_KEYS = ("otel_trace_id", "otel_span_id")
+
+
+def untraced(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An event's attributes without the trace and span ids the assembler stamps on every event."""
+    return {k: v for k, v in attributes.items() if k not in TRACE_KEYS}
+
+
+def plain(events: list[Any]) -> list[Any]:
+    """The events as an OpenAI conversation would give them: the OTel trace/span ids removed, after
+    checking every event carries them (the exporter answers in that trace)."""
+    import msgspec
+
+    assert all(len(e.attributes.get("otel_trace_id", "")) == 32 and len(e.attributes["otel_span_id"]) == 16
+               for e in events), "an event without its span's trace id"
+    return [msgspec.structs.replace(e, attributes=untraced(e.attributes)) for e in events]

@@ -16,7 +16,7 @@ from detectors.model import Event, ToolResult
 from detectors.session import Session
 from streams.codec import encode_report
 from streams.pipeline import from_files
-from tests.support.otel import WEATHER, conversation_spans, to_proto
+from tests.support.otel import WEATHER, conversation_spans, plain, to_proto, untraced
 
 SHAPES = ("genai", "genai-event", "legacy", "openinference")
 AGENT = {"genai": "agent-7", "genai-event": "agent-7", "legacy": "agent-7", "openinference": "support"}
@@ -48,7 +48,7 @@ def test_the_same_conversation_gives_the_same_record_as_openai_messages(shape: s
     spans, timed = _otel(shape)
     [trajectory] = assemble(spans)
     openai = _as_openai(shape, timed)
-    assert trajectory.events == openai.events
+    assert plain(trajectory.events) == openai.events
     assert _record(trajectory) == _record(openai)
 
 
@@ -60,7 +60,7 @@ def test_every_message_is_one_event_and_a_failed_tool_run_marks_its_one_result(s
     results = [e for e in trajectory.events if isinstance(e, ToolResult)]
     assert [(r.call_id, r.tool, r.is_error) for r in results] == [
         ("call_VSPy", "get_weather", True), ("call_Q2", "get_weather", None)]
-    assert results[0].attributes == {"otel_error_type": "TimeoutError"}
+    assert untraced(results[0].attributes) == {"otel_error_type": "TimeoutError"}
     report = next(iter(from_files([trajectory]))).report
     assert (report.tool_calls, report.tool_errors, report.user_turns) == (2, 1, 2)
     assert (report.agent_id, report.app_id, report.tenant_id, report.model) == (
@@ -196,7 +196,7 @@ def test_spans_with_and_without_system_instructions_continue_the_same_history(sy
         (0, "hi"), (1, "hello"), (2, "and the order?"), (3, "shipped")]
     if system_on == "first":
         [whole] = assemble([first, second])
-        assert whole.events == events
+        assert plain(whole.events) == plain(events)
 
 
 def _span(n: int, attributes: dict[str, Any]) -> Any:

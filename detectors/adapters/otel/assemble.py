@@ -114,6 +114,9 @@ class Assembler:
         common = conversation.common or self.identities.common(span, by_id)
         events = events_of(key, common, reading, f"span {span.span_id}", start=start,
                            first_seq=conversation.sent, call_names=conversation.call_names)
+        trace = {"otel_trace_id": span.trace_id, "otel_span_id": span.span_id}  # where the message arrived
+        for event in events:  # the exporter answers in this trace (streams/otlp_http/export.py)
+            event.attributes = {**event.attributes, **trace}
         new = [_joined(event, conversation.runs) for event in events]
         conversation.sent += len(events)
         conversation.converted, conversation.inferred = len(turns), True
