@@ -66,3 +66,46 @@ def test_otlp_records_give_the_records_of_the_same_conversations_sent_as_events(
     headers = dict(dead[0].headers)
     assert (headers["x-error-reason"], headers["x-source-topic"].decode()) == (b"otlp", topic)
     assert dead[0].value == b"\x0a\xff\xff not a TracesData"
+
+
+def _post_until_accepted(url: str, body: bytes, proc, timeout: float = 120.0) -> int:
+    """POST ``body`` to the worker's receiver once it listens (the worker is starting); its status."""
+    import time
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "worker exited"
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/x-protobuf"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            if error.code not in (429, 503):  # 503: Kafka not ready yet, as the spec allows; retried
+                return int(error.code)
+        except (ConnectionError, urllib.error.URLError):
+            pass  # not listening yet
+        time.sleep(0.5)
+    raise AssertionError("the receiver never accepted the request")
+
+
+def test_spans_posted_to_the_workers_receiver_give_the_record_of_the_same_conversation(
+        kafka_url, stream_names, start_worker) -> None:
+    """The whole way in over HTTP: OTLP/HTTP protobuf -> the receiver -> the OTLP topic -> the
+    assembler -> the same final record as the conversation sent as OpenAI messages."""
+    from tests.support.kafka import free_port
+    topic, port = f"it-otlp-http-{uuid.uuid4().hex[:10]}", free_port()
+    made, timed = conversation_spans(WEATHER, conversation="weather-http", everywhere=True)
+    openai = to_trajectory({"id": "weather-http", "messages": timed, "metadata": METADATA}, "weather-http", "test")
+    want = json.loads(encode_report(analyze("weather-http", openai.events, pipeline_version=VERSION)))
+    proc = start_worker(f"--topic-otlp={topic}", f"--otlp-http-port={port}", "--idle-close=2",
+                        f"--pipeline-version={VERSION}")
+    spans = random.Random(9).sample(made, len(made))
+    for half in (spans[: len(spans) // 2], spans[len(spans) // 2:]):  # two requests, out of order
+        assert _post_until_accepted(f"http://127.0.0.1:{port}/v1/traces", to_proto(half), proc) == 200
+
+    messages = read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: bool(final_records(ms)))
+    got = final_records(messages)["weather-http"][-1]
+    assert {k: v for k, v in got.items() if k not in ("first_ts", "last_ts")} == {
+        k: v for k, v in want.items() if k not in ("first_ts", "last_ts")}
+    assert want["signals"]
