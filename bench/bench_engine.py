@@ -1,6 +1,12 @@
 """Detection engine speed: batch analysis of a trajectory file, and per-event cost when fed live.
 
-    .venv/bin/python bench/bench_engine.py [PATH] [--repeat 10]
+    .venv/bin/python bench/bench_engine.py [PATH...] [--repeat 10]
+
+Instructions per event, repeatable on a busy machine (callgrind counts only the feed loop, which
+``--callgrind`` runs once inside ``functools.reduce``, after a warm-up):
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \
+        .venv/bin/python bench/bench_engine.py --callgrind PATH...    # then: Collected / events
 
 Default PATH is the τ-bench dev file beside the repository (../shared/data/tau-bench/...).
 The reference analyzer (compiled Rust) takes ~2.6 ms per τ-bench trajectory and recomputes the whole
@@ -10,6 +16,7 @@ conversation on every request.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -47,10 +54,17 @@ def bench_feed(trajectories: list, repeat: int, *, round_trip: bool) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", default=str(DEFAULT_PATH))
+    parser.add_argument("paths", nargs="*", default=[str(DEFAULT_PATH)], metavar="PATH")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--callgrind", action="store_true", help="only the feed loop, once, inside functools.reduce")
     args = parser.parse_args()
-    trajectories = list(read_trajectories(args.path))
+    trajectories = [t for path in args.paths for t in read_trajectories(path)]
+    if args.callgrind:
+        for trajectory in trajectories[:20]:  # warm-up outside the counted call
+            analyze(trajectory.id, trajectory.events)
+        functools.reduce(lambda _, __: bench_feed(trajectories, 1, round_trip=False), [0, 1])
+        print(f"{sum(len(t.events) for t in trajectories)} events fed; instructions per event = Collected / events")
+        return
     n_events = sum(len(t.events) for t in trajectories)
     print(f"{len(trajectories)} trajectories, {n_events} events, {len(DEFAULT_ENGINE.detectors)} detectors")
     analyze(trajectories[0].id, trajectories[0].events)  # warm caches (lexicon automaton)

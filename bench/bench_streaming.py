@@ -70,12 +70,14 @@ async def consume_all(kafka: str, topic: str, expected: int, *, decoded: bool) -
     return events, time.perf_counter() - (started or time.perf_counter())
 
 
-def start_worker(kafka: str, names: dict[str, str], data: str, *extra: str) -> subprocess.Popen[bytes]:
+def start_worker(kafka: str, names: dict[str, str], data: str, *extra: str,
+                 repo: Path = REPO) -> subprocess.Popen[bytes]:
+    """A worker subprocess running the code of ``repo`` (another checkout compares two versions)."""
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in names.items()]
     argv = [sys.executable, "-m", "streams.cli.commands.worker", f"--kafka={kafka}", "--store=memory://",
             f"--data-dir={data}", "--web-port=0", "--metrics-port=0", *flags, *extra]
     log = open(Path(tempfile.gettempdir()) / f"{names['app_id']}-worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
-    return subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(argv, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def read_until(kafka: str, topic: str, done, timeout: float) -> list:

@@ -66,6 +66,19 @@ def final_count(client: Any, database: str, ids: list[str]) -> int:
     return int(client.query(sql, parameters={"ids": ids}).result_rows[0][0])
 
 
+def landed_since(client: Any, database: str, ids: list[str], since_ms: int) -> dict[str, int]:
+    """Of these trajectories, how many had a final record inserted at or after ``since_ms`` (the
+    server's clock, ms since the epoch), the newest such insert (0: none), and the server's time
+    now: `signals demo` takes ``now`` before producing, so a rerun on the same ids and a server
+    clock unlike the caller's both measure only this run's writes."""
+    sql = ("SELECT uniqExact(trajectory_id), toUnixTimestamp64Milli(max(inserted_at)), "
+           f"toUnixTimestamp64Milli(now64(3)) FROM {database}.trajectories "
+           "WHERE final = 1 AND trajectory_id IN {ids:Array(String)} "
+           "AND inserted_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')")
+    final, last, now = client.query(sql, parameters={"ids": ids, "since": since_ms}).result_rows[0]
+    return {"final": int(final), "last_ms": int(last) if final else 0, "now_ms": int(now)}
+
+
 def stats(client: Any, selection: Selection, database: str) -> list[Row]:
     """Rows {section, key, trajectories, instances}: by quality, signal type, pipeline version, changes."""
     clause, params = where(Selection(agent=selection.agent, tenant=selection.tenant, since=selection.since,

@@ -50,3 +50,24 @@ async def ensure_topics(settings: Settings, options: dict[str, Any]) -> list[str
         return [t.name for t in new]
     finally:
         await admin.close()
+
+
+async def wait_group_stable(settings: Settings, group: str, timeout_s: float) -> bool:
+    """Wait until consumer group ``group`` is Stable with at least one member (its partitions are
+    assigned); False after ``timeout_s``. What a caller waits for before timing a worker's work."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            [response] = await admin.describe_consumer_groups([group])
+            _error, _id, state, _protocol_type, _protocol, members = response.groups[0][:6]
+            if state == "Stable" and members:
+                return True
+            await asyncio.sleep(0.2)
+        return False
+    finally:
+        await admin.close()

@@ -9,6 +9,7 @@ positively ("YES THANK YOU!!"); a one-token message never escalates or quits.
 from __future__ import annotations
 
 import re
+import string
 from typing import Any, ClassVar
 
 import msgspec
@@ -24,6 +25,27 @@ QUIT = frozenset({"disengagement.quit"})
 PROFANITY = frozenset({"disengagement.profanity"})
 COMPLAINT = frozenset({"disengagement.complaint"})
 _QUESTIONS, _EXCLAMATIONS, _MIXED = re.compile(r"\?{2,}"), re.compile(r"!{2,}"), re.compile(r"[?!]{3,}")
+
+
+_ASCII_LETTERS = string.ascii_letters.encode()
+_ASCII_UPPER = string.ascii_uppercase.encode()
+
+
+def count_letters(raw: str) -> int:
+    """``sum(map(str.isalpha, raw))``; for ASCII text (most messages) one C-level pass: below 128,
+    the letters are exactly A-Z and a-z."""
+    if raw.isascii():
+        data = raw.encode("ascii")
+        return len(data) - len(data.translate(None, _ASCII_LETTERS))
+    return sum(map(str.isalpha, raw))
+
+
+def count_upper(raw: str) -> int:
+    """``sum(map(str.isupper, raw))``, the same way (below 128 only A-Z are upper case)."""
+    if raw.isascii():
+        data = raw.encode("ascii")
+        return len(data) - len(data.translate(None, _ASCII_UPPER))
+    return sum(map(str.isupper, raw))
 
 
 class DisengagementState(msgspec.Struct):
@@ -72,9 +94,9 @@ class Disengagement:
 
     def _shouting(self, raw: str, words: int) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        letters = sum(map(str.isalpha, raw)) if words >= self.caps_min_words else 0
+        letters = count_letters(raw) if words >= self.caps_min_words else 0
         if letters >= self.caps_min_letters:
-            ratio = sum(map(str.isupper, raw)) / letters
+            ratio = count_upper(raw) / letters
             if ratio >= self.caps_ratio:
                 found["all_caps"] = {"upper_ratio": round(ratio, 4), "confidence": self.caps_confidence}
         if "??" in raw or "!!" in raw or "?!?" in raw or "!?!" in raw:

@@ -5,7 +5,7 @@ uses, so queries run on the same ClickHouse thread as the writes). The contract 
 ``sinks.gateway`` speaks: body {"op", "params"} -> 200 {"rows": [...]}, bad input -> 400
 {"error": msg}, ClickHouse failures -> 503 {"error": msg}. Besides the ``sinks.service`` ops, op
 ``landed`` with params {"ids": [...]} counts those trajectories whose final record is stored
-(``signals demo`` waits on it).
+(``signals demo`` waits on it; with "since_ms", only records inserted since, and when the last was).
 
 When the DSN is ``chdb://PATH`` the worker owns PATH, so it advertises itself in
 ``PATH/.signals-worker.json`` = {"pid", "url"} once its web server answers, and removes the file
@@ -25,7 +25,7 @@ import faust
 
 from sinks.config import chdb_path
 from sinks.gateway import WORKER_FILE
-from sinks.queries import final_count
+from sinks.queries import final_count, landed_since
 from sinks.service import QueryError, execute
 from streams.settings import Settings
 from streams.worker.sink_agent import WorkerClickHouse
@@ -40,15 +40,21 @@ def answer(clickhouse: WorkerClickHouse, op: str, params: dict[str, Any]) -> lis
     """Runs on the ClickHouse thread."""
     client = clickhouse.reader.get()
     if op == LANDED:
-        return [{"final": landed(client, clickhouse.database, params)}]
+        return [landed(client, clickhouse.database, params)]
     return execute(client, op, params)
 
 
-def landed(client: Any, database: str, params: dict[str, Any]) -> int:
-    ids = params.get("ids")
+def landed(client: Any, database: str, params: dict[str, Any]) -> dict[str, int]:
+    """{"final": n} stored final records of params.ids; with params.since_ms (the server's clock)
+    only those inserted since, plus "last_ms" (the newest such insert) and "now_ms"."""
+    ids, since = params.get("ids"), params.get("since_ms")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise QueryError("landed needs params.ids, a list of trajectory ids")
-    return final_count(client, database, ids)
+    if since is None:
+        return {"final": final_count(client, database, ids)}
+    if not isinstance(since, int) or isinstance(since, bool):
+        raise QueryError("landed params.since_ms must be an integer (ms since the epoch)")
+    return landed_since(client, database, ids, since)
 
 
 def parse_body(body: bytes) -> tuple[str, dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -178,3 +179,25 @@ def _handler(client):
             pass
 
     return Handler
+
+
+def test_landed_since_counts_only_final_records_inserted_since_the_mark(ch):
+    from streams.worker.web import landed
+    client, db = ch
+    sink = sink_for(client, db)
+    ids = [f"land-{i}" for i in range(3)]
+    sink.write_reports([make_report(ids[0]), make_report(ids[1], final=False)])
+    sink.flush()
+    assert landed(client, db, {"ids": ids}) == {"final": 1}
+    mark = landed(client, db, {"ids": ids, "since_ms": 0})
+    assert mark["final"] == 1 and mark["last_ms"] <= mark["now_ms"]
+    since = mark["now_ms"] + 1  # what `signals demo` takes before producing
+    assert landed(client, db, {"ids": ids, "since_ms": since})["final"] == 0  # the earlier run does not count
+    time.sleep(0.01)
+    sink.write_reports([make_report(ids[1], events=11), make_report(ids[2], final=False)])
+    sink.flush()
+    after = landed(client, db, {"ids": ids, "since_ms": since})
+    assert after["final"] == 1  # ids[0] landed before the mark, ids[2] is not final yet
+    assert since <= after["last_ms"] <= after["now_ms"]
+    with pytest.raises(QueryError):
+        landed(client, db, {"ids": ids, "since_ms": "soon"})

@@ -55,3 +55,9 @@ def test_demo_through_kafka_lands_everything_and_stops_its_worker(kafka_url, tmp
     assert done.stdout.count(f"{count} trajectories") == 2  # this run, and what is in ClickHouse
     assert top in done.stdout
     assert not (ch / WORKER_FILE).exists()  # the worker shut down and withdrew its marker
+    assert "events/s (" in done.stdout and "detectors alone" in done.stdout
+    assert "first event produced -> last final record in ClickHouse" in done.stdout
+    again = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--dsn", f"chdb://{ch}", str(SAMPLE)],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{count} trajectories" in again.stdout  # the rerun waits for its own records, not the first run's

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.base import EventView
 from detectors.interaction.disengagement import Disengagement
@@ -78,3 +80,10 @@ def test_thresholds_are_keyword_arguments() -> None:
     state = lenient.state_type()
     view = EventView(conv("t", U("I NEED TO TALK TO SOMEONE ABOUT THIS"))[0])
     assert all("all_caps" not in s.metadata.get("indicators", {}) for s in lenient.on_event(state, view))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FFF), max_size=40) | st.text(alphabet=st.characters(max_codepoint=127)))
+def test_letter_and_upper_counts_are_those_of_str_isalpha_and_isupper(raw: str) -> None:
+    from detectors.interaction.disengagement import count_letters, count_upper
+    assert count_letters(raw) == sum(map(str.isalpha, raw))
+    assert count_upper(raw) == sum(map(str.isupper, raw))

@@ -59,3 +59,12 @@ def test_surface_returns_text_as_written() -> None:
 )
 def test_one_edit(a: str, b: str, expected: bool) -> None:
     assert one_edit(a, b) is expected
+
+
+def test_fold_maps_every_typographic_quote_and_dash_and_keeps_the_rest() -> None:
+    from detectors.text import fold
+    assert fold("it\u2019s \u2018a\u2019 \u201cquote\u201d \u02bcx a\u2013b\u2014c") == "it's 'a' \"quote\" 'x a-b-c"
+    assert fold("x\u00b4") == "x \u0301"  # NFKC decomposes the acute accent before quotes are folded
+    assert fold("caf\u00e9 \u2019") == "caf\u00e9 '"  # NFKC keeps é; the rest of the text is untouched
+    assert fold("ｆｕｌｌ\u2019") == "full'"  # NFKC first, then the quotes
+    assert fold("plain 'ascii' text") == "plain 'ascii' text"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.adapters import AdapterError, Trajectory, read_trajectories
+from detectors.session import Engine, analyze
 from sinks.gateway import post, worker_url
 from sinks.migrate import migrate
 from sinks.service import execute
@@ -67,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
     kafka = not args.in_process and (broker_up(settings) or shutil.which("java") is not None)
     started = time.perf_counter()
     if kafka:
-        through_kafka(settings, trajectories, keep_broker=args.keep_broker)
+        pipeline_s = through_kafka(settings, trajectories, keep_broker=args.keep_broker)
     else:
-        in_process(settings, trajectories)
-    elapsed = time.perf_counter() - started
+        pipeline_s = in_process(settings, trajectories)
+    total_s = time.perf_counter() - started
+    engine_s = engine_seconds(trajectories, checked_engine(settings))
     client, database = open_direct(settings)
     try:
         stats = execute(client, "stats", {"database": database})
@@ -78,9 +80,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         client.close()
     mode = f"Kafka {settings.kafka}" if kafka else "in-process"
-    render(Run(paths, mode, len(trajectories), sum(len(t.events) for t in trajectories), elapsed,
-               settings.clickhouse_dsn, database), stats, sample)
+    render(Run(paths, mode, len(trajectories), sum(len(t.events) for t in trajectories), engine_s, pipeline_s,
+               total_s, settings.clickhouse_dsn, database), stats, sample)
     return 0
+
+
+def engine_seconds(trajectories: list[Trajectory], engine: Engine) -> float:
+    """The detectors alone on these trajectories, in this process (the work, not the I/O around it);
+    the lexicon automaton is built before the clock starts."""
+    analyze(trajectories[0].id, trajectories[0].events, engine=engine)
+    started = time.perf_counter()
+    for trajectory in trajectories:
+        analyze(trajectory.id, trajectory.events, engine=engine)
+    return time.perf_counter() - started
 
 
 def read_all(paths: list[str]) -> list[Trajectory]:
@@ -93,14 +105,17 @@ def read_all(paths: list[str]) -> list[Trajectory]:
     return trajectories
 
 
-def in_process(settings: Settings, trajectories: list[Trajectory]) -> None:
-    """What `signals load` does with the same settings."""
+def in_process(settings: Settings, trajectories: list[Trajectory]) -> float:
+    """What `signals load` does with the same settings; the seconds of the load (the schema
+    applied before it is startup)."""
     client, db = open_direct(settings)
     writer = Writer(lambda: client, db, backoff=settings.sink_backoff(), redact_content=settings.redact_content)
     try:
         migrate(client, db)
+        started = time.perf_counter()
         load_records(writer, from_files(trajectories, pipeline_version=settings.pipeline_version,
                                       engine=checked_engine(settings)))
+        return time.perf_counter() - started
     except ClickHouseUnavailable as error:
         raise CliError("a writable ClickHouse", str(error.cause), "check SIGNALS_CLICKHOUSE") from error
     finally:
@@ -120,14 +135,15 @@ def broker_up(settings: Settings) -> bool:
         return False
 
 
-def through_kafka(settings: Settings, trajectories: list[Trajectory], *, keep_broker: bool) -> None:
+def through_kafka(settings: Settings, trajectories: list[Trajectory], *, keep_broker: bool) -> float:
+    """Seconds from the first event produced to the last final record inserted (see run_worker)."""
     started_broker = False
     if not broker_up(settings):
         start_broker(settings)
         started_broker = not keep_broker
     try:
         with tempfile.TemporaryDirectory(prefix="signals-demo-") as workdir:
-            run_worker(settings, trajectories, Path(workdir))
+            return run_worker(settings, trajectories, Path(workdir))
     finally:
         if started_broker:
             subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh")], env=broker_env(settings),
@@ -147,8 +163,11 @@ def start_broker(settings: Settings) -> None:
                        "install Java >= 11 and Maven, or run `signals demo --in-process`")
 
 
-def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path) -> None:
+def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path) -> float:
+    """The worker's seconds of work: from producing the first event, once the worker has joined its
+    group (startup), to the newest final record it inserted, on the ClickHouse clock both ends."""
     from streams.cli.commands.produce import produce
+    from streams.kafka import wait_group_stable
     dsn = settings.clickhouse_dsn
     if worker_url(dsn):
         raise CliError(f"no other worker holding {dsn}", "a running worker", "stop it, or pass --dsn elsewhere")
@@ -158,9 +177,13 @@ def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path
         worker = subprocess.Popen(worker_argv(settings, names, workdir), stdout=log, stderr=subprocess.STDOUT)
         try:
             url = wait_for_worker(worker, dsn, log_path)
+            ids = [t.id for t in trajectories]
+            asyncio.run(wait_group_stable(settings, names["app_id"], WAIT_S))
+            since_ms = server_now_ms(worker, url, log_path)
             producing = Settings.from_env({"kafka": settings.kafka, "topic_events": names["topic_events"]})
             asyncio.run(produce(producing, trajectories, batch=20))
-            wait_landed(worker, url, [t.id for t in trajectories], log_path)
+            last_ms = wait_landed(worker, url, ids, log_path, since_ms=since_ms)
+            return max(last_ms - since_ms, 1) / 1000
         finally:
             stop(worker)
 
@@ -191,16 +214,32 @@ def wait_for_worker(worker: subprocess.Popen[bytes], dsn: str, log_path: Path) -
     raise CliError("the demo worker to start", f"no web view after {WAIT_S:.0f}s", f"see {log_path}")
 
 
-def wait_landed(worker: subprocess.Popen[bytes], url: str, ids: list[str], log_path: Path) -> None:
+def server_now_ms(worker: subprocess.Popen[bytes], url: str, log_path: Path) -> int:
+    """The ClickHouse server's clock, through the worker (asked again while its schema is applied)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        alive(worker, log_path)
+        try:
+            return int(post(url, "landed", {"ids": [], "since_ms": 0})[0]["now_ms"])
+        except (ConnectionError, OSError, KeyError, ValueError):
+            time.sleep(0.2)
+    raise CliError("the demo worker's ClickHouse to answer", f"no answer after {WAIT_S:.0f}s", f"see {log_path}")
+
+
+def wait_landed(worker: subprocess.Popen[bytes], url: str, ids: list[str], log_path: Path, *,
+                since_ms: int = 0) -> int:
+    """Wait until every id has a final record inserted at or after ``since_ms`` (the server's
+    clock); return when the last was inserted (ms, that clock)."""
     deadline, landed = time.monotonic() + WAIT_S, 0
     while time.monotonic() < deadline:
         alive(worker, log_path)
         try:
-            landed = int(post(url, "landed", {"ids": ids})[0]["final"])
+            answer = post(url, "landed", {"ids": ids, "since_ms": since_ms})[0]
+            landed = int(answer["final"])
         except (ConnectionError, OSError, KeyError, ValueError):
             landed = -1  # schema not there yet, or ClickHouse busy: ask again
         if landed == len(set(ids)):
-            return
+            return int(answer["last_ms"])
         time.sleep(0.3)
     raise CliError(f"{len(set(ids))} final records in ClickHouse", f"{landed} after {WAIT_S:.0f}s",
                    f"see the worker log {log_path}")

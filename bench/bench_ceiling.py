@@ -1,0 +1,161 @@
+"""Same-run ceiling benchmark (not a test; prints figures): how close one worker gets to its framework.
+
+    .venv/bin/python bench/bench_ceiling.py --kafka kafka://127.0.0.1:9092 [--events 100000] [--batches 1,20]
+
+For each variant (events per message), ONE pre-filled topic is read, one after the other, by:
+1. aiokafka ``getmany`` + ``streams.codec.decode`` (the client library's ceiling);
+2. a bare Faust agent that only iterates: the worker's app (``create_app``, patches included) and
+   batching (``stream.take_events(batch_max, within=batch_within_s)``), counting messages;
+3. our worker (``streams.cli.commands.worker``, memory store), without and with the ClickHouse sink
+   (chDB in a temporary directory) unless ``--skip-sink``; with ``--baseline PATH`` also the worker
+   of another checkout (no sink), for before/after figures in the same run.
+Each as events/s over the work only: getmany from its first fetched batch, bare Faust from its first
+batch to the last, the worker from its first to its last trajectory record (startup and the group
+join excluded). Then the ratios worker / bare Faust and worker / getmany.
+Helpers (data, produce, the worker subprocess, topic readers) are those of ``bench_streaming``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.*, tests.builders
+
+from bench.bench_streaming import REPO, consume_all, names, read_until, start_worker, trajectories
+from streams.cli.commands.produce import produce
+from streams.kafka import client_options, ensure_topics
+from streams.settings import Settings
+
+
+def bare_faust_child(kafka: str, topic: str, app_id: str, expected: int, out: str) -> None:
+    """The framework's ceiling: the worker's Faust app and batching, an agent that only counts."""
+    from faust.worker import Worker
+
+    from streams.cli.commands.worker import _use_uvloop
+    from streams.worker.app import create_app
+    from streams.worker.topics import build_topics
+
+    with tempfile.TemporaryDirectory() as data:
+        settings = Settings.from_env({"kafka": kafka, "topic_events": topic, "app_id": app_id,
+                                      "store": "memory://", "data_dir": data, "web_port": 0})
+        app = create_app(settings)
+        topics = build_topics(app, settings)
+        seen = {"messages": 0, "first": 0.0, "last": 0.0}
+
+        @app.agent(topics.events, name="bare")
+        async def bare(stream):  # type: ignore[no-untyped-def]
+            async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+                now = time.time()
+                seen["first"] = seen["first"] or now
+                seen["messages"] += len(batch)
+                seen["last"] = now
+                if seen["messages"] >= expected:
+                    Path(out).write_text(json.dumps(seen))
+
+        _use_uvloop()  # as the worker does
+        Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+async def bare_faust(kafka: str, topic: str, messages: int) -> float:
+    """Seconds from the first to the last batch of a bare Faust agent over ``messages`` messages."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bare.json"
+        argv = [sys.executable, __file__, "--child-bare-faust", f"--kafka={kafka}", f"--topic={topic}",
+                f"--app-id=bench-bare-{uuid.uuid4().hex[:8]}", f"--expected={messages}", f"--out={out}"]
+        log = open(Path(tempfile.gettempdir()) / f"bench-bare-{topic}.log", "wb")  # noqa: SIM115
+        child = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600
+            while not out.exists() and time.monotonic() < deadline and child.poll() is None:
+                await asyncio.sleep(0.2)
+            if not out.exists():
+                raise RuntimeError(f"bare Faust agent did not finish; see {log.name}")
+            seen = json.loads(out.read_text())
+        finally:
+            child.kill()
+            child.wait()
+            log.close()
+    return float(seen["last"] - seen["first"])
+
+
+async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = REPO) -> float:
+    """Seconds from the worker's first trajectory record to its last final one."""
+    topics = {**names(uuid.uuid4().hex[:8]), "topic_events": topic}
+    with tempfile.TemporaryDirectory() as tmp:
+        process = start_worker(kafka, topics, tmp, *extra, repo=repo)
+        try:
+            seen: set[bytes] = set()
+
+            def done(messages: list) -> bool:
+                seen.update(m.key for m in messages[-20000:] if b'"final":true' in m.value)
+                return len(seen) >= finals
+            records = await read_until(kafka, topics["topic_trajectories"], done, timeout=900)
+        finally:
+            process.kill()
+            process.wait()
+    if len(seen) < finals:
+        raise RuntimeError(f"worker wrote {len(seen)}/{finals} final records")
+    first = min(m.timestamp for m in records) / 1000
+    last = max(m.timestamp for m in records if b'"final":true' in m.value) / 1000
+    return last - first
+
+
+async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline: Path | None) -> None:
+    topic = f"bceil-{batch}-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env({"kafka": kafka, "topic_events": topic})
+    await ensure_topics(settings, client_options(settings))  # the worker's partition count
+    data = trajectories(count, f"ceil{batch}")
+    summary = await produce(settings, data, batch=batch)
+    print(f"[{batch} event(s)/message] topic {topic}: {summary.events} events in {summary.messages} messages, "
+          f"{len(data)} trajectories", flush=True)
+    figures: dict[str, float] = {}
+    decoded, seconds = await consume_all(kafka, topic, summary.messages, decoded=True)
+    figures["getmany + decode"] = decoded / seconds
+    figures["bare Faust agent"] = summary.events / await bare_faust(kafka, topic, summary.messages)
+    figures["worker, no sink"] = summary.events / await worker(kafka, topic, len(data), "--sink=false")
+    if with_sink:
+        figures["worker + chDB sink"] = summary.events / await worker(kafka, topic, len(data))
+    if baseline is not None:
+        figures["baseline worker, no sink"] = summary.events / await worker(
+            kafka, topic, len(data), "--sink=false", repo=baseline)
+    for what, rate in figures.items():
+        print(f"[{batch} event(s)/message] {what:<20} {rate:>11,.0f} events/s", flush=True)
+    faust, getmany = figures["bare Faust agent"], figures["getmany + decode"]
+    for what in [w for w in figures if "worker" in w]:
+        print(f"[{batch} event(s)/message] {what}: {figures[what] / faust:.2f}x bare Faust, "
+              f"{figures[what] / getmany:.3f}x getmany", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kafka", default=None, help="default: SIGNALS_KAFKA or kafka://127.0.0.1:9092")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batches", default="1,20", help="events per message, comma-separated variants")
+    parser.add_argument("--skip-sink", action="store_true", help="no worker run with the ClickHouse sink")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout (e.g. main): its worker, no sink, on the same topic, for before/after")
+    parser.add_argument("--child-bare-faust", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
+    parser.add_argument("--app-id", help=argparse.SUPPRESS)
+    parser.add_argument("--expected", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    kafka = Settings.from_env({"kafka": args.kafka}).kafka
+    if args.child_bare_faust:
+        sys.argv = sys.argv[:1]  # Faust's own command line parser reads argv
+        bare_faust_child(kafka, args.topic, args.app_id, args.expected, args.out)
+        return
+    for batch in (int(b) for b in args.batches.split(",")):
+        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline))
+
+
+if __name__ == "__main__":
+    main()
