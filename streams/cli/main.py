@@ -25,6 +25,7 @@ COMMANDS = (
     "streams.cli.commands.stats",
     "streams.cli.commands.demo",
     "streams.cli.commands.replay",
+    "streams.cli.commands.serve",
 )
 
 

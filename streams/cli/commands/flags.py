@@ -35,6 +35,10 @@ HELP = {
     "sink_max_backoff_s": "longest retry delay (s)",
     "sink_retries": "failed retries before load/demo/replay give up (the worker holds the batch)",
     "commit_every": "Faust: commit after N acked messages",
+    "web_host": "interface of the web servers (0.0.0.0: every interface)",
+    "metrics_host": "interface of /metrics", "web_token_file": "file holding the web token (pages and API need it)",
+    "web_builtin_views": "serve Faust's own views (/router/, /table/, ...)", "review_port": "`signals serve` port",
+    "reviewer": "name stored with labels when the page gives none",
     "commit_interval_s": "Faust: ... or every (s)", "stream_buffer_maxsize": "Faust: messages buffered per stream",
 }
 _DEFAULTS = Settings()
