@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, quote, unquote
@@ -84,10 +85,32 @@ def queue_handler(review: Review) -> Any:
                                signed_in=bool(review.token), **form_context(params)), 400)
         except Exception as error:
             return failure_page(error, review)
-        return page(render("queue.html", rows=rows, labels=labels, qs=query_string(params), error="",
+        alerts = [alert_text(a) for a in await recent_alerts(review, params)]
+        return page(render("queue.html", rows=rows, labels=labels, qs=query_string(params), error="", alerts=alerts,
                            empty_hint="load trajectories with `signals load FILE`", signed_in=bool(review.token),
                            **form_context(params)))
     return queue
+
+
+ALERTS_SHOWN: Final = 10
+
+
+async def recent_alerts(review: Review, params: dict[str, Any]) -> Rows:
+    """The newest spike alerts (op ``alerts`` of sinks/service.py, from the alerts work: agent_id,
+    category, window_start, window_end, count, baseline) for the queue's agent; [] where that op or
+    its table does not exist (yet), so the queue never fails for want of alerts."""
+    try:
+        return await review.ask("alerts", {"n": ALERTS_SHOWN, **({"agent": params["agent"]} if params.get("agent") else {})})
+    except Exception as error:
+        log.debug("no alerts shown: %s", error)
+        return []
+
+
+def alert_text(alert: dict[str, Any]) -> str:
+    start = datetime.fromtimestamp(int(alert["window_start"]), UTC).strftime("%Y-%m-%d %H:%M")
+    end = datetime.fromtimestamp(int(alert["window_end"]), UTC).strftime("%H:%M")
+    return (f"{alert['agent_id'] or 'agent?'} · {alert['category']}: {alert['count']} signals "
+            f"in {start}–{end} UTC (baseline {float(alert['baseline']):.1f})")
 
 
 def trajectory_handler(review: Review) -> Any:

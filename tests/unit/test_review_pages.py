@@ -59,3 +59,10 @@ def test_the_trajectory_page_marks_snippets_escaped_and_labelled_with_the_type()
     assert "&lt;b&gt;bad&lt;/b&gt;" in html and "<b>bad" not in html
     assert ('<mark data-signal="interaction.satisfaction.success" title="interaction.satisfaction.success">it worked'
             '<span class="mark-type"> interaction.satisfaction.success</span></mark>') in html
+
+
+def test_an_alert_reads_as_agent_category_count_window_and_baseline() -> None:
+    from streams.review.routes import alert_text
+    alert = {"agent_id": "air", "category": "execution.failure", "window_start": 1767225600,
+             "window_end": 1767225900, "count": 40, "baseline": 3.25}
+    assert alert_text(alert) == "air · execution.failure: 40 signals in 2026-01-01 00:00–00:05 UTC (baseline 3.2)"
