@@ -94,31 +94,40 @@ def trajectory_label(trajectory: Trajectory, labels: dict[str, bool]) -> bool | 
 def load(paths: list[str], *, labels: dict[str, bool] | None = None, models: dict[str, str] | None = None,
          group: str = "task", engine: Engine | None = None) -> Labelled:
     """Analyse every trajectory of the files and keep the labelled ones with their evidence."""
+    return load_trajectories(((path, t) for path in paths for t in read_trajectories(path)), labels=labels,
+                             models=models, group=group, engine=engine)
+
+
+def load_trajectories(found: Iterable[tuple[str, Trajectory]], *, labels: dict[str, bool] | None = None,
+                      models: dict[str, str] | None = None, group: str = "task",
+                      engine: Engine | None = None) -> Labelled:
+    """``load`` over (source, trajectory) pairs: files, or the trajectories stored with reviewers' labels."""
     if group not in GROUPS:
         raise LabelError(f"--group {group!r}", f"use one of: {', '.join(GROUPS)}")
     labels, models = labels or {}, models or {}
     reports, values, failed, groups, files, model_names = [], [], [], [], [], []
     unlabelled: list[str] = []
-    for path in paths:
-        for trajectory in read_trajectories(path):
-            label = trajectory_label(trajectory, labels)
-            if label is None:
-                unlabelled.append(f"{path}: {trajectory.id}")
-                continue
-            session = Session(trajectory.id, engine=engine or DEFAULT_ENGINE)
-            for event in trajectory.events:
-                session.feed(event)
-            session.close()
-            report = session.report()
-            reports.append(report)
-            values.append(evidence_values(report.counts, session.state.features))
-            failed.append(label)
-            groups.append(_group(group, report, path))
-            files.append(path)
-            model_names.append(models.get(trajectory.id) or report.model or "unknown")
-    if unlabelled and not reports:
-        raise LabelError(f"no labelled trajectories ({len(unlabelled)} without a label, e.g. {unlabelled[0]})",
-                         "pass τ-bench result files (reward), --labels FILE.jsonl, or trajectories with feedback events")
+    for path, trajectory in found:
+        label = trajectory_label(trajectory, labels)
+        if label is None:
+            unlabelled.append(f"{path}: {trajectory.id}")
+            continue
+        session = Session(trajectory.id, engine=engine or DEFAULT_ENGINE)
+        for event in trajectory.events:
+            session.feed(event)
+        session.close()
+        report = session.report()
+        reports.append(report)
+        values.append(evidence_values(report.counts, session.state.features))
+        failed.append(label)
+        groups.append(_group(group, report, path))
+        files.append(path)
+        model_names.append(models.get(trajectory.id) or report.model or "unknown")
+    if not reports:
+        example = f", e.g. {unlabelled[0]}" if unlabelled else ""
+        raise LabelError(f"no labelled trajectories ({len(unlabelled)} without a label{example})",
+                         "pass τ-bench result files (reward), --labels FILE.jsonl, trajectories with feedback "
+                         "events, or label some on the review page (signals serve) for --from-labels")
     return Labelled(reports, values, failed, groups, files, model_names)
 
 

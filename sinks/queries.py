@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from sinks.sampling import sample
-from sinks.selection import Selection, source_table, where
+from sinks.selection import Selection, where
 from sinks.version import rank_of
 
 _json = msgspec.json.Decoder()
@@ -17,16 +17,36 @@ Row = dict[str, Any]
 def export(client: Any, selection: Selection, database: str) -> list[Row]:
     """Sampled trajectories with their record, raw events and signals (of the record's version)."""
     picked = sample(client, selection, database)
-    ids = [row["id"] for row in picked]
+    found = bundles(client, database, [row["id"] for row in picked], selection.pipeline_version)
+    return [{"id": row["id"], "reason": row["reason"], **found[row["id"]]} for row in picked]
+
+
+def bundles(client: Any, database: str, ids: list[str], pipeline_version: str = "") -> dict[str, Row]:
+    """id -> {record, events, signals} for each id (record None when none is stored); the signals are
+    those of the record's pipeline version (of ``pipeline_version`` when given)."""
     if not ids:
-        return []
-    version_filter = "AND pipeline_version = {pv:String}" if selection.pipeline_version else ""
-    params = {"ids": ids, "pv": selection.pipeline_version}
-    records = dict(client.query(
-        f"SELECT trajectory_id, record FROM {source_table(selection, database)} "
-        f"WHERE trajectory_id IN {{ids:Array(String)}} {version_filter}", parameters=params).result_rows)
+        return {}
+    table = "trajectory_versions" if pipeline_version else "trajectories"
+    version_filter = "AND pipeline_version = {pv:String}" if pipeline_version else ""
+    records = {tid: (version, record) for tid, version, record in client.query(
+        f"SELECT trajectory_id, pipeline_version, record FROM {database}.{table} FINAL "
+        f"WHERE trajectory_id IN {{ids:Array(String)}} {version_filter}",
+        parameters={"ids": ids, "pv": pipeline_version}).result_rows}
     events, signals = _events(client, database, ids), _signals(client, database, ids)
-    return [_bundle(row, records.get(row["id"]), events, signals) for row in picked]
+    out = {}
+    for tid in ids:
+        version, record = records.get(tid, (pipeline_version, None))
+        out[tid] = {"record": _json.decode(record) if record else None, "events": events.get(tid, []),
+                    "signals": signals.get((tid, version), [])}
+    return out
+
+
+def trajectory(client: Any, database: str, trajectory_id: str, pipeline_version: str = "") -> list[Row]:
+    """One trajectory as ``bundles`` gives it, with its id; [] when nothing of it is stored."""
+    found = bundles(client, database, [trajectory_id], pipeline_version)[trajectory_id]
+    if found["record"] is None and not found["events"]:
+        return []
+    return [{"id": trajectory_id, **found}]
 
 
 def _events(client: Any, database: str, ids: list[str]) -> dict[str, list[Any]]:
@@ -51,12 +71,6 @@ def _signals(client: Any, database: str, ids: list[str]) -> dict[tuple[str, str]
                   "ts": v["ts_ms"] / 1000 if v["ts_ms"] else None}
         out.setdefault((v["trajectory_id"], v["pipeline_version"]), []).append(signal)
     return out
-
-
-def _bundle(row: Row, record: str | None, events: dict[str, list[Any]], signals: dict[tuple[str, str], list[Row]]) -> Row:
-    key = (row["id"], row["pipeline_version"])
-    return {"id": row["id"], "reason": row["reason"], "record": _json.decode(record) if record else None,
-            "events": events.get(row["id"], []), "signals": signals.get(key, [])}
 
 
 def final_count(client: Any, database: str, ids: list[str]) -> int:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from streams.alerts import AlertConfig
 
 OTLP_ENCODINGS = ("otlp_proto", "otlp_json")  # the Collector kafka exporter's names
-SECRET_FIELDS = frozenset({"kafka_password", "alert_webhook"})  # a webhook URL is a credential
+SECRET_FIELDS = frozenset({"kafka_password", "alert_webhook", "web_token"})  # a webhook URL is a credential
 # Field -> environment variable, where the name is not simply SIGNALS_<FIELD>.
 ENV_NAMES = {"kafka": "SIGNALS_KAFKA", "clickhouse": "SIGNALS_CLICKHOUSE"}
 DEFAULT_TOPIC_OTLP = "otlp_spans"  # the OTLP/HTTP receiver's topic when none is set (the Collector's default)
@@ -58,6 +58,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: str = "./data"
     web_port: int = 6066
     metrics_port: int = 9108  # 0 disables /metrics
+    web_host: str = "127.0.0.1"  # interface of the worker's web server and of `signals serve` (0.0.0.0: all)
+    metrics_host: str = "127.0.0.1"  # interface of /metrics
+    web_token: str = ""  # when set, every page and API call of the web servers needs it (Bearer or login cookie)
+    web_token_file: str = ""  # ... or read it from this file
+    web_builtin_views: bool = False  # Faust's own views (/router/, /table/, ...): off unless enabled
+    review_port: int = 8088  # `signals serve`
+    reviewer: str = ""  # name stored with labels when the page does not say ("" : "reviewer")
     max_event_bytes: int = 1 << 20
     app_id: str = "agent-signals"
     batch_max: int = 2000  # messages per take_events batch
@@ -131,7 +138,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
         raw.setdefault("pipeline_version", package_version())
         settings = _convert(raw)
-        return settings.with_password_file()
+        return settings.with_password_file().with_web_token_file()
 
     def with_password_file(self) -> Settings:
         if self.kafka_password or not self.kafka_password_file:
@@ -143,6 +150,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise CliError("a readable SIGNALS_KAFKA_PASSWORD_FILE", str(error),
                            "point it at a file holding only the password") from None
         return msgspec.structs.replace(self, kafka_password=password)
+
+    def with_web_token_file(self) -> Settings:
+        if self.web_token or not self.web_token_file:
+            return self
+        try:
+            with open(self.web_token_file, encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except OSError as error:
+            raise CliError("a readable SIGNALS_WEB_TOKEN_FILE", str(error),
+                           "point it at a file holding only the token") from None
+        if not token:
+            raise CliError("a token in SIGNALS_WEB_TOKEN_FILE", f"{self.web_token_file} is empty",
+                           "write the token into the file, or unset the variable") from None
+        return msgspec.structs.replace(self, web_token=token)
 
     @property
     def brokers(self) -> list[str]:

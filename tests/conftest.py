@@ -15,7 +15,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.support.chdb", "tests.support.kafka", "tests.support.worker"]
+pytest_plugins = ["tests.support.chdb", "tests.support.kafka", "tests.support.worker", "tests.support.review"]
 
 # both from hypothesis's "default" profile, not from whatever is loaded (hypothesis loads its own
 # "ci" profile when it sees CI=true; ours replaces it)

@@ -34,8 +34,9 @@ CLICKHOUSE_OWNER = {"sinks/client.py"}
 FAUST_PACKAGE = "streams/worker/"
 FAUST_OWNERS = {"streams/cli/commands/worker.py"}
 # Packages by role: what each may not import. The shared core (streams/*.py) imports none of them.
-ROLE_PACKAGES = ("streams.worker", "streams.replay", "streams.cli")
-NOT_IMPORTED_BY = {"streams/worker/": ("streams.replay", "streams.cli"), "streams/replay/": ("streams.cli",)}
+ROLE_PACKAGES = ("streams.worker", "streams.replay", "streams.cli", "streams.review")
+NOT_IMPORTED_BY = {"streams/worker/": ("streams.replay", "streams.cli"), "streams/replay/": ("streams.cli",),
+                   "streams/review/": ("streams.worker", "streams.replay", "streams.cli")}
 
 
 def faust_owner(path: str) -> bool:
@@ -125,6 +126,9 @@ def test_layer_rules_catch_each_violation() -> None:
     assert [line.split(": ", 1)[1] for line in violations(wrong_way, "streams/replay/range.py")] == [
         "streams.cli imported by streams/replay/range.py (see docs/architecture.md, the tree)"]
     assert violations(wrong_way, "streams/cli/commands/replay.py") == []
+    assert [line.split(": ", 1)[1] for line in violations(wrong_way, "streams/review/routes.py")] == [
+        "streams.worker imported by streams/review/routes.py (see docs/architecture.md, the tree)",
+        "streams.cli imported by streams/review/routes.py (see docs/architecture.md, the tree)"]
     assert sorted(violations(bad.replace("import faust\n", ""), "streams/settings.py")) == [
         "streams/settings.py:3: clickhouse_connect outside ['sinks/client.py']",
         "streams/settings.py:5: SQL outside sinks/"]

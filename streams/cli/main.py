@@ -27,6 +27,7 @@ COMMANDS = (
     "streams.cli.commands.alerts",
     "streams.cli.commands.demo",
     "streams.cli.commands.replay",
+    "streams.cli.commands.serve",
 )
 
 

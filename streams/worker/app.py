@@ -21,6 +21,8 @@ from streams.worker.topics import Topics, build_topics
 if TYPE_CHECKING:
     from streams.worker.agents import Ingest
 
+BUILTIN_VIEW_FLAGS = ("web_router_enabled", "web_tables_enabled", "web_stats_enabled", "web_graph_enabled",
+                      "web_metrics_enabled")
 Extension = Callable[[faust.App, Topics, Settings], object]  # what it returns is not used
 
 
@@ -37,6 +39,10 @@ def broker_credentials(settings: Settings) -> Any:
         ssl_context=context if protocol == "SASL_SSL" else None)
 
 
+def builtin_views(settings: Settings) -> dict[str, Any]:
+    return dict.fromkeys(BUILTIN_VIEW_FLAGS, settings.web_builtin_views)
+
+
 def create_app(settings: Settings) -> faust.App:
     faust_fixes.apply()
     return faust.App(
@@ -48,7 +54,10 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
         web_port=settings.web_port or 6066,
+        web_bind=settings.web_host,
         web_enabled=settings.web_port > 0,
+        # Faust's own views list the session table and the cluster: off unless SIGNALS_WEB_BUILTIN_VIEWS
+        **builtin_views(settings),
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=settings.producer_linger_ms,
         broker_session_timeout=settings.session_timeout_s,

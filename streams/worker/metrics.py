@@ -41,12 +41,12 @@ class Metrics:
         self.otlp_events = Counter("signals_otlp_events",
                                    "Events made from OTLP spans and sent to the events topic", registry=reg)
 
-    def serve(self, port: int) -> Callable[[], None]:
-        """Serve /metrics on ``port`` (0: off); returns what closes the server and releases the port.
-        A port in use raises ``OSError``."""
+    def serve(self, port: int, host: str = "127.0.0.1") -> Callable[[], None]:
+        """Serve /metrics on ``host:port`` (port 0: off); returns what closes the server and releases
+        the port. A port in use raises ``OSError``."""
         if port <= 0:
             return lambda: None
-        server, thread = start_http_server(port, registry=self.registry)
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
 
         def close() -> None:
             server.shutdown()

@@ -17,16 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import faust
 
 from sinks.config import chdb_path
-from sinks.gateway import WORKER_FILE
+from sinks.gateway import WORKER_FILE, advertise, withdraw
 from sinks.queries import final_count, landed_since
-from sinks.service import QueryError, execute
+from sinks.service import QueryError, execute, parse_body
 from streams.settings import Settings
 from streams.worker.sink_agent import WorkerClickHouse
 from streams.worker.topics import Topics
@@ -57,29 +56,21 @@ def landed(client: Any, database: str, params: dict[str, Any]) -> dict[str, int]
     return landed_since(client, database, ids, since)
 
 
-def parse_body(body: bytes) -> tuple[str, dict[str, Any]]:
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError as error:
-        raise QueryError(f"body must be JSON: {error}") from error
-    if not isinstance(request, dict) or not isinstance(request.get("op"), str):
-        raise QueryError('body must be {"op": str, "params": {...}}')
-    params = request.get("params") or {}
-    if not isinstance(params, dict):
-        raise QueryError("params must be a JSON object")
-    return request["op"], params
-
-
 def marker_path(clickhouse: WorkerClickHouse) -> Path | None:
     path = chdb_path(clickhouse.dsn)
     return Path(path) / WORKER_FILE if path else None
 
 
-async def wait_for_port(port: int, timeout: float = 60.0) -> bool:
+def local_host(host: str) -> str:
+    """Where this machine reaches a server bound to ``host``."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "localhost") else host
+
+
+async def wait_for_port(port: int, timeout: float = 60.0, host: str = "127.0.0.1") -> bool:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            _, writer = await asyncio.open_connection(host, port)
         except OSError:
             await asyncio.sleep(0.2)
             continue
@@ -107,7 +98,29 @@ def register_web(app: Any, topics: Topics, settings: Settings) -> None:
             body = json.dumps({"rows": rows}, default=str).encode()
             return self.bytes(body, content_type="application/json")
 
+    _register_review(app, settings, clickhouse)
     _register_marker(app, settings, clickhouse)
+
+
+class WorkerBackend:
+    """The review pages' queries, on the worker's ClickHouse thread."""
+
+    def __init__(self, clickhouse: WorkerClickHouse) -> None:
+        self.clickhouse = clickhouse
+
+    async def query(self, op: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.clickhouse.run(answer, self.clickhouse, op, params)
+
+
+def _register_review(app: Any, settings: Settings, clickhouse: WorkerClickHouse) -> None:
+    """The review pages (streams/review) and the token check on the worker's aiohttp application:
+    the middleware covers every route of it, ``POST /signals/query`` and Faust's own views included."""
+    from streams.review import Review, page_routes
+    from streams.review.auth import middleware
+    web_app = app.web.web_app  # the aiohttp Application of Faust's aiohttp driver
+    web_app.middlewares.append(middleware(settings.web_token))
+    review = Review(WorkerBackend(clickhouse), clickhouse.database, settings.web_token, settings.reviewer)
+    web_app.router.add_routes(page_routes(review))
 
 
 def _register_marker(app: Any, settings: Settings, clickhouse: WorkerClickHouse) -> None:
@@ -119,20 +132,11 @@ def _register_marker(app: Any, settings: Settings, clickhouse: WorkerClickHouse)
         return
 
     @app.task
-    async def advertise() -> None:
-        if await wait_for_port(settings.web_port):
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            url = f"http://127.0.0.1:{settings.web_port}"
-            marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    async def advertise_when_listening() -> None:
+        host = local_host(settings.web_host)
+        if await wait_for_port(settings.web_port, host=host):
+            advertise(str(marker.parent), f"http://{host}:{settings.web_port}")
 
     @app.on_before_shutdown.connect
-    async def withdraw(app: Any, **kwargs: Any) -> None:
-        remove_marker(marker)
-
-
-def remove_marker(marker: Path) -> None:
-    try:
-        if json.loads(marker.read_text()).get("pid") == os.getpid():
-            marker.unlink()
-    except (OSError, ValueError):
-        pass
+    async def remove_marker(app: Any, **kwargs: Any) -> None:
+        withdraw(marker)

@@ -4,7 +4,10 @@ Fits both stages of detectors/triage.py (the trajectory weights, then the cohort
 labelled trajectory, prints the held-out-fold figures of the same fit (grouped by ``--group``, so a
 task is never both fitted and scored), and writes a TOML config that ``analyze``, ``load``,
 ``worker`` and ``replay`` read with ``--triage-config`` (or ``SIGNALS_TRIAGE_CONFIG``).
-Labels: τ-bench ``reward``, a ``--labels`` JSONL of ``{"id": ..., "label": ...}``, or feedback events.
+Labels: τ-bench ``reward``, a ``--labels`` JSONL of ``{"id": ..., "label": ...}``, feedback events,
+or (``--from-labels``) the reviewers' labels of the review page (the ``labels`` table): with no PATH,
+the labelled trajectories are rebuilt from their stored events; with PATHs, the reviewers' labels win
+over the files' own. ``informative`` counts as not failed; several reviewers: the most given label.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from detectors.adapters import AdapterError
+from detectors.adapters.base import Trajectory
+from detectors.adapters.events import decode_events
 from detectors.calibration import DEFAULT_L2, Labelled, evidence_names, fit, out_of_fold
 from detectors.evaluation import auc
-from detectors.labelled import GROUPS, LabelError, load, read_label_file
+from detectors.labelled import GROUPS, LabelError, label_value, load, load_trajectories, read_label_file
 from detectors.session import Engine
 from detectors.triage import TriageConfig, dump_config, load_config, packaged_config
+from streams.cli.commands.flags import add_connection_args
+from streams.cli.commands.sample import run_query
 from streams.errors import CliError
 from streams.settings import Settings
 
@@ -34,8 +41,11 @@ def register(sub: Any) -> None:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="labelled trajectory files (τ-bench results, ...)")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="labelled trajectory files (τ-bench results, ...)")
     parser.add_argument("--labels", metavar="FILE.jsonl", help='labels by id: {"id": ..., "label": "failure"|"fine"}')
+    parser.add_argument("--from-labels", action="store_true",
+                        help="the reviewers' labels in ClickHouse (signals serve); no PATH: their stored trajectories")
+    add_connection_args(parser)
     parser.add_argument("--models", metavar="FILE.json", help="agent model by trajectory id, for per-model figures")
     parser.add_argument("--group", choices=GROUPS, default="task",
                         help="cross-validation groups: no group is in two folds (default: task)")
@@ -45,14 +55,29 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_data(args: argparse.Namespace) -> Labelled:
+    if not args.paths and not args.from_labels:
+        raise CliError("trajectory files, or --from-labels", "neither", "pass PATH... or --from-labels")
     try:
         labels = read_label_file(args.labels) if args.labels else None
         models = _read_models(args.models) if args.models else None
+        if args.from_labels:
+            return from_reviews(args, labels or {}, models)
         return load(args.paths, labels=labels, models=models, group=args.group)
     except LabelError as error:
         raise CliError("labelled trajectories", error.got, error.fix) from None
     except AdapterError as error:
         raise CliError(error.expected, error.got + (f" (at {error.where})" if error.where else ""), error.fix) from None
+
+
+def from_reviews(args: argparse.Namespace, labels: dict[str, bool], models: dict[str, str] | None) -> Labelled:
+    """The reviewers' labels (they win over ``labels``), on the files given or on the stored trajectories."""
+    rows = run_query(args, "labelled", {})
+    reviewed = {**labels, **{row["id"]: label_value(row["label"]) for row in rows}}
+    if args.paths:
+        return load(args.paths, labels=reviewed, models=models, group=args.group)
+    stored = [("clickhouse", Trajectory(id=row["id"], events=decode_events(row["events"], f"stored {row['id']}")))
+              for row in rows if row["events"]]
+    return load_trajectories(stored, labels=reviewed, models=models, group=args.group)
 
 
 def _read_models(path: str) -> dict[str, str]:
@@ -116,6 +141,8 @@ def _portable(args: argparse.Namespace) -> list[str]:
            "--l2", str(args.l2)]
     if args.labels:
         out += ["--labels", args.labels]
+    if args.from_labels:
+        out += ["--from-labels"]
     if args.out:
         out += ["--out", args.out]
     return out

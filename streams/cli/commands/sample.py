@@ -38,17 +38,22 @@ def selection_params(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value not in (None, "")}
 
 
-def run_query(args: argparse.Namespace, op: str) -> list[dict[str, Any]]:
-    """The op on the ClickHouse of the settings (through the worker holding it, if one does)."""
+def run_query(args: argparse.Namespace, op: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The op on the ClickHouse of the settings (through the worker holding it, if one does); params:
+    the selection flags unless given."""
     settings = settings_from_args(args)
-    params = {**selection_params(args), "database": settings.clickhouse_database}
+    given = selection_params(args) if params is None else params
     try:
-        return query(settings.clickhouse_dsn, op, params)
+        return query(settings.clickhouse_dsn, op, {**given, "database": settings.clickhouse_database},
+                     settings.web_token)
     except QueryError as error:
         raise CliError("valid selection flags", str(error), "see `signals sample --help`") from error
     except NotMigrated as error:
         raise CliError("a ClickHouse database holding trajectories", str(error),
                        "run `signals load FILE` (or `signals migrate` and a worker) first") from error
+    except PermissionError as error:
+        raise CliError("the web token of the server holding the database", str(error),
+                       "export SIGNALS_WEB_TOKEN (or SIGNALS_WEB_TOKEN_FILE) as the worker has it") from error
     except ConnectionError as error:
         raise CliError("a reachable ClickHouse or worker", str(error), "check SIGNALS_CLICKHOUSE and the worker") from error
 

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                               client_options(settings), changelogs))
     shutdown = stop.Shutdown(app, settings.shutdown_timeout_s)
     try:
-        shutdown.closers.append(ingest.metrics.serve(settings.metrics_port))
+        shutdown.closers.append(ingest.metrics.serve(settings.metrics_port, settings.metrics_host))
     except OSError:  # taken between the check and now
         return _fail(str(stop.PortInUse(settings.metrics_port, "SIGNALS_METRICS_PORT")), stop.EXIT_PORT_IN_USE)
     worker = bounded_worker(stop)(app, shutdown=shutdown, loglevel=args.loglevel, quiet=True)
