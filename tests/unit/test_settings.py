@@ -63,7 +63,6 @@ def test_every_flag_shows_its_environment_variable_and_default(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["worker", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    from streams.settings import SECRET_FIELDS
     shown = [f for f in Settings.__struct_fields__ if f not in SECRET_FIELDS and not f.startswith("fault_")]
     assert {"kafka_password", "alert_webhook", "web_token"} == SECRET_FIELDS  # secrets: environment only, never a flag
     assert "--web-token WEB_TOKEN" not in text and "--kafka-password KAFKA_PASSWORD" not in text
