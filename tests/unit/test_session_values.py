@@ -142,3 +142,13 @@ def test_at_most_32_distinct_actions_are_kept() -> None:
     actions = session.state.features.actions
     assert len(actions) == 32 and actions == sorted(actions)
     assert session.state.features.state_changes == 40
+
+
+def test_closing_a_closed_session_emits_nothing_and_changes_nothing() -> None:
+    session = Session("t")
+    for event in conv("t", U("a"), C("search", call_id="c1")):
+        session.feed(event)
+    first = session.close()
+    before = msgspec.json.encode(session.report())
+    assert first == [] and session.close() == []
+    assert msgspec.json.encode(session.report()) == before
