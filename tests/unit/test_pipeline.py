@@ -13,9 +13,20 @@ import msgspec
 
 from detectors.adapters import Trajectory
 from detectors.model import SessionEnd
-from detectors.session import analyze
-from streams.codec import TICK_HEADERS, encode_events, encode_report
-from streams.pipeline import END, IDLE, INACTIVITY, MemoryStore, Pipeline, ended, from_files
+from detectors.session import DEFAULT_ENGINE, analyze
+from detectors.triage import dump_config, packaged_config
+from streams.codec import OVERSIZE, TICK_HEADERS, TICK_MESSAGE, Rejected, encode_events, encode_report
+from streams.pipeline import (
+    END,
+    IDLE,
+    INACTIVITY,
+    MemoryStore,
+    Outcome,
+    Pipeline,
+    ended,
+    engine_for,
+    from_files,
+)
 from tests.builders import A, C, End, R, U, conv
 
 NOW = 1_000_000.0
@@ -189,6 +200,207 @@ def test_files_end_each_trajectory_as_produce_does() -> None:
     assert done.report == analyze("f", ended(trajectory), pipeline_version="v")
     ends = ended(Trajectory(id="g", events=conv("g", U("hi"), End())))
     assert len(ends) == 2  # an existing end event is not doubled
+
+
+# ------------------------------------------------------------------ defaults and bookkeeping, by value
+
+
+def default_pipeline() -> tuple[Pipeline, CountingStore]:
+    store = CountingStore()
+    return Pipeline(store), store
+
+
+def test_default_gap_closes_on_inactivity_only_past_1800_s_behind_the_watermark() -> None:
+    p, _ = default_pipeline()
+    old = talk("old", start=1000.0)
+    p.process([msg(old)], NOW)
+    last = old[-1].ts
+    at_gap = p.process([msg(talk("at", start=last + 1800.0)[:1])], NOW)
+    assert [(u.key, u.trigger) for u in at_gap.updates] == [(b"at", None)]  # exactly the gap: still open
+    past = p.process([msg(talk("past", start=last + 1800.5)[:1])], NOW)
+    assert [(u.key, u.trigger) for u in past.updates] == [(b"past", None), (b"old", INACTIVITY)]
+
+
+def test_default_idle_close_is_60_s_and_default_retention_3600_s() -> None:
+    p, store = default_pipeline()
+    p.process([msg(talk("a"))], NOW)
+    assert p.process([tick()], NOW + 59.5).updates == []
+    closed = p.process([tick()], NOW + 60)
+    assert [(u.key, u.trigger) for u in closed.updates] == [(b"a", IDLE)]
+    assert p.process([tick()], NOW + 60 + 3599.5).expired == 0 and b"a" in store.sessions
+    assert p.process([tick()], NOW + 60 + 3600).expired == 1 and b"a" not in store.sessions
+
+
+def test_default_event_limit_is_one_mib_per_message() -> None:
+    p, _ = default_pipeline()
+    small = encode_events(conv("a", U("x")))
+    text = "x" * ((1 << 20) - len(small) + 1)
+    at_limit = encode_events(conv("a", U(text)))
+    assert len(at_limit) == 1 << 20
+    over = encode_events(conv("a", U(text + "x")))
+    out = p.process([Msg(0, b"a", at_limit), Msg(0, b"a", over)], NOW)
+    assert [r.rejected.reason for r in out.rejections] == [OVERSIZE] and out.events == 1
+    assert p.rejected_total == {OVERSIZE: 1}
+
+
+def test_decode_uses_the_pipelines_event_limit() -> None:
+    p = Pipeline(MemoryStore(), max_event_bytes=200)
+    events = talk("a")[:1]
+    assert p.decode(msg(events)) == events
+    big = encode_events(conv("a", U("x" * 200)))
+    assert p.decode(Msg(0, b"a", big)) == Rejected(OVERSIZE, f"{len(big)} bytes > limit 200")
+    assert p.decode(tick()) is TICK_MESSAGE
+
+
+def test_input_on_a_partition_postpones_its_idle_tick() -> None:
+    p, _ = pipeline()
+    p.process([msg(talk("a"))], NOW)  # the first batch: no tick was sent before it
+    assert p.quiet([0], NOW + 59) == []
+    assert p.quiet([0], NOW + 60) == [0]
+
+
+def test_a_key_less_message_of_one_event_is_grouped_by_its_trajectory_id() -> None:
+    p, _ = pipeline()
+    out = p.process([msg(talk("a")[:1], key=None)], NOW)
+    assert [(u.key, u.session.state.features.events) for u in out.updates] == [(b"a", 1)]
+
+
+class LoadCountingStore(CountingStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[bytes] = []
+
+    def load(self, key: bytes, origin: Any = None) -> Any:
+        self.loads.append(key)
+        return super().load(key, origin)
+
+
+def test_a_session_is_read_from_the_store_once_per_batch() -> None:
+    store = LoadCountingStore()
+    p = Pipeline(store, gap_s=100.0)
+    old, new = talk("old", start=1000.0), talk("new", start=2000.0)
+    out = p.process([msg(old), msg(new[:1])], NOW)  # old fed, then closed on inactivity in the same batch
+    assert [(u.key, u.trigger) for u in out.updates] == [(b"old", None), (b"new", None), (b"old", INACTIVITY)]
+    assert store.loads == [b"old", b"new"]
+    p.process([msg(new[1:])], NOW + 1)
+    assert store.loads == [b"old", b"new", b"new"]  # the next batch reads it again
+
+
+def test_between_batches_the_store_is_the_only_state() -> None:
+    p, store = pipeline()
+    a = talk("a")
+    p.process([msg(a[:3])], NOW)
+    store.drop(b"a", None)  # gone from the store (e.g. the table lost the partition's state)
+    out = p.process([msg(a[3:])], NOW + 1)
+    state = out.updates[0].session.state
+    assert state.features.events == 0 and [e.seq for e in state.pending] == [e.seq for e in a[3:]]
+
+
+def test_after_end_batch_the_steps_read_the_store_again() -> None:
+    p, store = pipeline()
+    a = talk("a")
+    out = Outcome()
+    groups: dict = {}
+    p.add(groups, None, 0, b"a", a[:3], out)
+    p.apply(groups, NOW, out)
+    p.end_batch()
+    store.drop(b"a", None)
+    assert p.session(b"a", "a", None).state.features.events == 0
+
+
+def test_a_session_closed_outside_the_pipeline_is_not_closed_or_published_again() -> None:
+    p, store = pipeline()
+    p.process([msg(talk("a"))], NOW)
+    store.sessions[b"a"].close()  # an adapter closing it itself (from_files does, then forgets it)
+    assert p.process([tick()], NOW + 60).updates == []
+
+
+def test_a_session_dropped_after_retention_is_gone_within_the_batch() -> None:
+    p, _ = pipeline()
+    events = ended(Trajectory(id="a", events=talk("a")))
+    p.process([msg(events)], NOW)
+    assert p.session(b"a", "a", None).state.closed  # read in this batch, then expired in it
+    out = Outcome()
+    p.close_due(0, None, NOW + 3600, out, tick=True)
+    assert out.expired == 1
+    assert p.session(b"a", "a", None).state.features.events == 0  # a fresh session, not the dropped one
+
+
+def test_forget_drops_the_session_and_its_index_entry_at_once() -> None:
+    p, store = pipeline()
+    p.process([], NOW)  # the (empty) index is rebuilt once, at the first batch
+    a = talk("a")
+    out = Outcome()
+    groups: dict = {}
+    p.add(groups, None, 0, b"a", a, out)
+    p.apply(groups, NOW, out)
+    p.forget(b"a")
+    assert b"a" not in store.sessions
+    assert p.session(b"a", "a", None).state.features.events == 0  # not from the batch either
+    p.end_batch()
+    assert p.process([tick()], NOW + 60).updates == []  # nothing left to close
+    assert p.tracker.open_count() == 0
+
+
+def test_reset_forgets_the_revoked_sessions_and_rebuilds_from_the_store() -> None:
+    p, store = pipeline()
+    p.process([], NOW)  # the (empty) index is rebuilt once, at the first batch
+    a = talk("a")
+    out = Outcome()
+    groups: dict = {}
+    p.add(groups, None, 0, b"a", a[:3], out)
+    p.apply(groups, NOW, out)
+    p.reset()  # partitions revoked, mid-batch
+    store.sessions.clear()  # their state went with them
+    assert p.session(b"a", "a", None).state.features.events == 0
+    p.end_batch()
+    assert p.process([tick()], NOW + 60).updates == []  # the index was rebuilt from the (empty) store
+
+
+def test_rebuild_re_indexes_from_the_store_only() -> None:
+    p, store = pipeline()
+    p.process([msg(talk("a")), msg(talk("b"))], NOW)
+    store.drop(b"a", None)
+    p.rebuild(NOW)
+    out = p.process([tick()], NOW + 60)
+    assert [(u.key, u.trigger) for u in out.updates] == [(b"b", IDLE)]
+
+
+def test_the_end_event_of_a_file_takes_the_last_events_time() -> None:
+    events = talk("f", start=1000.0)
+    *_, end = ended(Trajectory(id="f", events=events))
+    assert end == SessionEnd(trajectory_id="f", seq=len(events), ts=1005.0)
+    assert ended(Trajectory(id="e", events=[])) == [SessionEnd(trajectory_id="e", seq=0, ts=None)]
+
+
+def test_files_with_the_same_id_are_each_analysed_on_their_own() -> None:
+    first, second = talk("x"), conv("x", U("thanks, that works"), A("Glad to help."), start_ts=1_700_000_000.0)
+    gapped = [*first[:4], msgspec.structs.replace(first[4], seq=9)]  # its end event waits behind a gap
+    done = list(from_files([Trajectory(id="x", events=t) for t in (first, second, gapped, second)]))
+    assert [d.report for d in done] == [analyze("x", ended(Trajectory(id="x", events=t)))
+                                        for t in (first, second, gapped, second)]
+    assert all(d.report.final for d in done)
+
+
+def test_a_file_whose_end_waits_behind_a_gap_is_closed_with_its_close_signals() -> None:
+    propose = A("I can cancel reservation ZFA04Y for a full refund. Would you like me to proceed (yes/no)?")
+    events = conv("g", U("cancel ZFA04Y"), propose, U("yes"),
+                  C("cancel_reservation", {"reservation_id": "ZFA04Y"}, call_id="c1"),
+                  R('{"reservation_id": "ZFA04Y", "status": "cancelled"}', call_id="c1"), start_ts=1000.0)
+    events.append(msgspec.structs.replace(conv("g", A("Anything else?"))[0], seq=9))  # seq 5..8 never come
+    (done,) = from_files([Trajectory(id="g", events=events)])
+    assert [s.type for s in done.signals] == ["execution.consistency.silent_action"]  # emitted at the close
+    assert done.report.final and done.report.signals == done.signals
+    assert done.report == analyze("g", ended(Trajectory(id="g", events=events)))
+
+
+def test_engine_for_reads_the_triage_config_once_and_the_empty_path_is_the_default(tmp_path: Any) -> None:
+    config = msgspec.structs.replace(packaged_config(), bias=-3.25, source="test")
+    path = tmp_path / "triage.toml"
+    path.write_text(dump_config(config))
+    engine = engine_for(str(path))
+    assert engine.triage == config and engine_for(str(path)) is engine
+    assert engine_for("") is DEFAULT_ENGINE
 
 
 # ------------------------------------------------------------------ the Faust adapter, faked
