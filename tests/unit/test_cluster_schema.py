@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from sinks.client import connect
 from sinks.cluster import cluster_statements
 from sinks.migrate import TTL_TABLES, migrate, migration_files, schema_statements, statements
 from streams.cli.main import main
+from tests.support.chdb import shared_client
 
 DB, CLUSTER = "signals", "prod"
 
@@ -33,10 +33,8 @@ def created_tables(ddl: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    client = connect(f"chdb://{tmp_path_factory.mktemp('ch')}/ch")
-    yield client
-    client.close()
+def engine():
+    return shared_client()  # the process's one embedded path
 
 
 def test_every_cluster_statement_parses_in_the_real_engine(engine) -> None:

@@ -50,9 +50,12 @@ def test_an_engine_below_the_floor_is_refused_with_package_found_and_needed(monk
     assert "pip install 'chdb>=" in message
 
 
-def test_the_engine_floor_itself_is_accepted(monkeypatch, tmp_path) -> None:
+def test_the_engine_floor_itself_is_accepted(monkeypatch) -> None:
     installed_as(monkeypatch, "chdb", pyproject_floor("chdb"))
-    ch.connect(f"chdb://{tmp_path}/ch").close()
+    ch.check_package("chdb")  # (connecting would open a second embedded path: one per process)
+    installed_as(monkeypatch, "chdb", "4.1.6")
+    with pytest.raises(ch.UnsupportedVersion):
+        ch.check_package("chdb")
 
 
 def test_a_client_below_the_floor_is_refused_for_servers_too(monkeypatch) -> None:
