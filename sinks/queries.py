@@ -90,7 +90,10 @@ def landed_since(client: Any, database: str, ids: list[str], since_ms: int) -> d
            "WHERE final = 1 AND trajectory_id IN {ids:Array(String)} "
            "AND inserted_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')")
     final, last, now = client.query(sql, parameters={"ids": ids, "since": since_ms}).result_rows[0]
-    return {"final": int(final), "last_ms": int(last) if final else 0, "now_ms": int(now)}
+    # "stored": final records of these ids whenever inserted. A rerun of identical trajectories
+    # inserts identical batches, which ClickHouse deduplicates: "final" then never reaches them all.
+    stored = final_count(client, database, ids) if ids else 0
+    return {"final": int(final), "last_ms": int(last) if final else 0, "now_ms": int(now), "stored": stored}
 
 
 def stats(client: Any, selection: Selection, database: str) -> list[Row]:

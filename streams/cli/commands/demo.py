@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[3]  # streams/cli/commands/demo.py -> th
 SAMPLE = REPO / "infra" / "sample" / "trajectories.jsonl"
 TAU_BENCH = REPO.parent / "shared" / "data" / "tau-bench" / "gpt-4o-airline-dev.json"  # richer, when beside the repo
 WAIT_S = 180.0
+DEDUPLICATED_AFTER_S = 10.0  # all records stored earlier, none new for this long: a deduplicated rerun
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -135,7 +136,7 @@ def broker_up(settings: Settings) -> bool:
         return False
 
 
-def through_kafka(settings: Settings, trajectories: list[Trajectory], *, keep_broker: bool) -> float:
+def through_kafka(settings: Settings, trajectories: list[Trajectory], *, keep_broker: bool) -> float | None:
     """Seconds from the first event produced to the last final record inserted (see run_worker)."""
     started_broker = False
     if not broker_up(settings):
@@ -163,7 +164,7 @@ def start_broker(settings: Settings) -> None:
                        "install Java >= 11 and Maven, or run `signals demo --in-process`")
 
 
-def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path) -> float:
+def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path) -> float | None:
     """The worker's seconds of work: from producing the first event, once the worker has joined its
     group (startup), to the newest final record it inserted, on the ClickHouse clock both ends."""
     from streams.cli.commands.produce import produce
@@ -183,7 +184,7 @@ def run_worker(settings: Settings, trajectories: list[Trajectory], workdir: Path
             producing = Settings.from_env({"kafka": settings.kafka, "topic_events": names["topic_events"]})
             asyncio.run(produce(producing, trajectories, batch=20))
             last_ms = wait_landed(worker, url, ids, log_path, since_ms=since_ms)
-            return max(last_ms - since_ms, 1) / 1000
+            return None if last_ms is None else max(last_ms - since_ms, 1) / 1000
         finally:
             stop(worker)
 
@@ -227,19 +228,27 @@ def server_now_ms(worker: subprocess.Popen[bytes], url: str, log_path: Path) -> 
 
 
 def wait_landed(worker: subprocess.Popen[bytes], url: str, ids: list[str], log_path: Path, *,
-                since_ms: int = 0) -> int:
+                since_ms: int = 0) -> int | None:
     """Wait until every id has a final record inserted at or after ``since_ms`` (the server's
-    clock); return when the last was inserted (ms, that clock)."""
+    clock); return when the last was inserted (ms, that clock). When every id is stored but the
+    count since does not move for DEDUPLICATED_AFTER_S (a rerun on the same path: ClickHouse
+    deduplicates identical batches), the newest insert of this run, or None if it inserted nothing."""
     deadline, landed = time.monotonic() + WAIT_S, 0
+    unchanged_since: tuple[int, float] | None = None  # (landed, since when) once every id is stored
     while time.monotonic() < deadline:
         alive(worker, log_path)
         try:
             answer = post(url, "landed", {"ids": ids, "since_ms": since_ms})[0]
-            landed = int(answer["final"])
+            landed, stored = int(answer["final"]), int(answer["stored"])
         except (ConnectionError, OSError, KeyError, ValueError):
-            landed = -1  # schema not there yet, or ClickHouse busy: ask again
+            landed, stored = -1, -1  # schema not there yet, or ClickHouse busy: ask again
         if landed == len(set(ids)):
             return int(answer["last_ms"])
+        if stored == len(set(ids)):  # all there, some from an earlier run: its identical batches are deduplicated
+            if unchanged_since is None or unchanged_since[0] != landed:
+                unchanged_since = (landed, time.monotonic())
+            elif time.monotonic() - unchanged_since[1] > DEDUPLICATED_AFTER_S:
+                return int(answer["last_ms"]) if landed > 0 else None
         time.sleep(0.3)
     raise CliError(f"{len(set(ids))} final records in ClickHouse", f"{landed} after {WAIT_S:.0f}s",
                    f"see the worker log {log_path}")
