@@ -1,6 +1,6 @@
 """Same-run ceiling benchmark (not a test; prints figures): how close one worker gets to its framework.
 
-    .venv/bin/python bench/bench_ceiling.py --kafka kafka://127.0.0.1:9092 [--events 100000] [--batches 1,20]
+    .venv/bin/python bench/bench_ceiling.py --kafka kafka://127.0.0.1:9092 [--events 100000] [--batches 1,20] [--rounds 3]
 
 For each variant (events per message), ONE pre-filled topic is read, one after the other, by:
 1. aiokafka ``getmany`` + ``streams.codec.decode`` (the client library's ceiling);
@@ -11,7 +11,9 @@ For each variant (events per message), ONE pre-filled topic is read, one after t
    of another checkout (no sink), for before/after figures in the same run.
 Each as events/s over the work only: getmany from its first fetched batch, bare Faust from its first
 batch to the last, the worker from its first to its last trajectory record (startup and the group
-join excluded). Then the ratios worker / bare Faust and worker / getmany.
+join excluded), and as CPU microseconds per event of that process over the same stretch (less
+sensitive to a busy machine than wall time). ``--rounds N`` runs every variant N times, interleaved,
+and keeps the best of each. Then the ratios worker / bare Faust (wall and CPU) and worker / getmany.
 Helpers (data, produce, the worker subprocess, topic readers) are those of ``bench_streaming``.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -48,24 +51,29 @@ def bare_faust_child(kafka: str, topic: str, app_id: str, expected: int, out: st
                                       "store": "memory://", "data_dir": data, "web_port": 0})
         app = create_app(settings)
         topics = build_topics(app, settings)
-        seen = {"messages": 0, "first": 0.0, "last": 0.0}
+        seen = {"messages": 0, "first": 0.0, "last": 0.0, "cpu_first": 0.0, "cpu_last": 0.0}
 
         @app.agent(topics.events, name="bare")
         async def bare(stream):  # type: ignore[no-untyped-def]
             async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
                 now = time.time()
+                if not seen["first"]:
+                    seen["cpu_first"] = time.process_time()
                 seen["first"] = seen["first"] or now
+                seen["cpu_last"] = time.process_time()
                 seen["messages"] += len(batch)
                 seen["last"] = now
                 if seen["messages"] >= expected:
                     Path(out).write_text(json.dumps(seen))
 
         _use_uvloop()  # as the worker does
-        Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+        worker = Worker(app, loglevel="warning", quiet=True)
+        worker.spinner = None  # as the worker does: no root logger left at DEBUG
+        worker.execute_from_commandline()
 
 
-async def bare_faust(kafka: str, topic: str, messages: int) -> float:
-    """Seconds from the first to the last batch of a bare Faust agent over ``messages`` messages."""
+async def bare_faust(kafka: str, topic: str, messages: int) -> tuple[float, float]:
+    """Seconds (wall, CPU) from the first to the last batch of a bare Faust agent over ``messages`` messages."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bare.json"
         argv = [sys.executable, __file__, "--child-bare-faust", f"--kafka={kafka}", f"--topic={topic}",
@@ -83,21 +91,33 @@ async def bare_faust(kafka: str, topic: str, messages: int) -> float:
             child.kill()
             child.wait()
             log.close()
-    return float(seen["last"] - seen["first"])
+    return float(seen["last"] - seen["first"]), float(seen["cpu_last"] - seen["cpu_first"])
 
 
-async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = REPO) -> float:
-    """Seconds from the worker's first trajectory record to its last final one."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = REPO) -> tuple[float, float]:
+    """Seconds (wall, CPU) from the worker's first trajectory record to its last final one. CPU
+    seconds are the worker process's, read when the reader first sees a record and when it has
+    seen every final one (each read at most 0.5 s late: use enough events)."""
     topics = {**names(uuid.uuid4().hex[:8]), "topic_events": topic}
     with tempfile.TemporaryDirectory() as tmp:
         process = start_worker(kafka, topics, tmp, *extra, repo=repo)
         try:
             seen: set[bytes] = set()
+            cpu: list[float] = []
 
             def done(messages: list) -> bool:
+                if messages and not cpu:
+                    cpu.append(cpu_seconds(process.pid))
                 seen.update(m.key for m in messages[-20000:] if b'"final":true' in m.value)
                 return len(seen) >= finals
             records = await read_until(kafka, topics["topic_trajectories"], done, timeout=900)
+            cpu.append(cpu_seconds(process.pid))
         finally:
             process.kill()
             process.wait()
@@ -105,10 +125,11 @@ async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = 
         raise RuntimeError(f"worker wrote {len(seen)}/{finals} final records")
     first = min(m.timestamp for m in records) / 1000
     last = max(m.timestamp for m in records if b'"final":true' in m.value) / 1000
-    return last - first
+    return last - first, cpu[-1] - cpu[0]
 
 
-async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline: Path | None) -> None:
+async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline: Path | None,
+                  rounds: int) -> None:
     topic = f"bceil-{batch}-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env({"kafka": kafka, "topic_events": topic})
     await ensure_topics(settings, client_options(settings))  # the worker's partition count
@@ -116,22 +137,27 @@ async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline:
     summary = await produce(settings, data, batch=batch)
     print(f"[{batch} event(s)/message] topic {topic}: {summary.events} events in {summary.messages} messages, "
           f"{len(data)} trajectories", flush=True)
-    figures: dict[str, float] = {}
-    decoded, seconds = await consume_all(kafka, topic, summary.messages, decoded=True)
-    figures["getmany + decode"] = decoded / seconds
-    figures["bare Faust agent"] = summary.events / await bare_faust(kafka, topic, summary.messages)
-    figures["worker, no sink"] = summary.events / await worker(kafka, topic, len(data), "--sink=false")
-    if with_sink:
-        figures["worker + chDB sink"] = summary.events / await worker(kafka, topic, len(data))
-    if baseline is not None:
-        figures["baseline worker, no sink"] = summary.events / await worker(
-            kafka, topic, len(data), "--sink=false", repo=baseline)
-    for what, rate in figures.items():
-        print(f"[{batch} event(s)/message] {what:<20} {rate:>11,.0f} events/s", flush=True)
-    faust, getmany = figures["bare Faust agent"], figures["getmany + decode"]
-    for what in [w for w in figures if "worker" in w]:
-        print(f"[{batch} event(s)/message] {what}: {figures[what] / faust:.2f}x bare Faust, "
-              f"{figures[what] / getmany:.3f}x getmany", flush=True)
+    runs: dict[str, list[tuple[float, float]]] = {}  # what -> (wall s, CPU s) per round
+    _decoded, seconds = await consume_all(kafka, topic, summary.messages, decoded=True)
+    runs["getmany + decode"] = [(seconds, float("nan"))]
+    for _ in range(rounds):  # interleaved, so a noisy stretch of the machine hits every variant
+        runs.setdefault("bare Faust agent", []).append(await bare_faust(kafka, topic, summary.messages))
+        runs.setdefault("worker, no sink", []).append(await worker(kafka, topic, len(data), "--sink=false"))
+        if with_sink:
+            runs.setdefault("worker + chDB sink", []).append(await worker(kafka, topic, len(data)))
+        if baseline is not None:
+            runs.setdefault("baseline worker, no sink", []).append(
+                await worker(kafka, topic, len(data), "--sink=false", repo=baseline))
+    best = {what: (min(w for w, _ in rs), min(c for _, c in rs)) for what, rs in runs.items()}
+    for what, (wall, cpu) in best.items():
+        per_event = "" if cpu != cpu else f", {cpu / summary.events * 1e6:7.1f} CPU us/event"
+        print(f"[{batch} event(s)/message] {what:<24} {summary.events / wall:>11,.0f} events/s{per_event}"
+              f" (best of {len(runs[what])})", flush=True)
+    (faust_wall, faust_cpu), getmany = best["bare Faust agent"], best["getmany + decode"][0]
+    for what in [w for w in best if "worker" in w]:
+        wall, cpu = best[what]
+        print(f"[{batch} event(s)/message] {what}: {faust_wall / wall:.2f}x bare Faust "
+              f"(CPU per event: {faust_cpu / cpu:.2f}x), {getmany / wall:.3f}x getmany", flush=True)
 
 
 def main() -> None:
@@ -139,6 +165,7 @@ def main() -> None:
     parser.add_argument("--kafka", default=None, help="default: SIGNALS_KAFKA or kafka://127.0.0.1:9092")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batches", default="1,20", help="events per message, comma-separated variants")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each variant, interleaved; the best is kept")
     parser.add_argument("--skip-sink", action="store_true", help="no worker run with the ClickHouse sink")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout (e.g. main): its worker, no sink, on the same topic, for before/after")
@@ -154,7 +181,7 @@ def main() -> None:
         bare_faust_child(kafka, args.topic, args.app_id, args.expected, args.out)
         return
     for batch in (int(b) for b in args.batches.split(",")):
-        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline))
+        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline, args.rounds))
 
 
 if __name__ == "__main__":

@@ -105,6 +105,20 @@ def test_end_event_closes_with_the_batch_analysis_record() -> None:
     assert sum(len(u.signals) for u in out.updates) == len(update.session.state.signals)
 
 
+def test_signals_emitted_by_the_close_on_an_end_event_are_published_with_the_update() -> None:
+    propose = A("I can cancel reservation ZFA04Y for a full refund. Would you like me to proceed (yes/no)?")
+    events = ended(Trajectory(id="s", events=conv(
+        "s", U("cancel ZFA04Y"), propose, U("yes"), C("cancel_reservation", {"reservation_id": "ZFA04Y"}, call_id="c1"),
+        R('{"reservation_id": "ZFA04Y", "status": "cancelled"}', call_id="c1"), start_ts=1000.0)))
+    p, _ = pipeline()
+    before_end = p.process([msg(events[:-1])], NOW)
+    assert before_end.updates[0].signals == []  # nothing fires before the close ...
+    (update,) = p.process([msg(events[-1:])], NOW).updates
+    assert update.trigger == END
+    assert [s.type for s in update.signals] == ["execution.consistency.silent_action"]  # ... the close emits it
+    assert update.signals == update.session.state.signals and update.times == [events[-1].ts]
+
+
 def test_event_time_inactivity_closes_sessions_behind_the_watermark() -> None:
     p, _ = pipeline(gap_s=100.0)
     old, new = talk("old", start=1000.0), talk("new", start=1200.0)

@@ -106,6 +106,10 @@ def bounded_worker(stop: Any) -> Any:
         def __init__(self, app: Any, *, shutdown: Any, **kwargs: Any) -> None:
             super().__init__(app, **kwargs)
             self.shutdown = shutdown
+            # No terminal spinner: to spin it on every log line, Faust sets the root logger to DEBUG
+            # for good, so every debug call in aiokafka and Faust (one per message sent) builds a
+            # LogRecord: ~10% of the ingest agent's time (py-spy, bench/bench_ceiling.py).
+            self.spinner = None
 
         def _on_sigterm(self) -> None:
             self._bounded_stop(signal.SIGTERM)
