@@ -8,12 +8,13 @@ For each variant (events per message), ONE pre-filled topic is read, one after t
    batching (``stream.take_events(batch_max, within=batch_within_s)``), counting messages;
 3. our worker (``streams.cli.commands.worker``, memory store), without and with the ClickHouse sink
    (chDB in a temporary directory) unless ``--skip-sink``; with ``--baseline PATH`` also the worker
-   of another checkout (no sink), for before/after figures in the same run.
+   of another checkout (the same variants), for before/after figures in the same run.
 Each as events/s over the work only: getmany from its first fetched batch, bare Faust from its first
 batch to the last, the worker from its first to its last trajectory record (startup and the group
 join excluded), and as CPU microseconds per event of that process over the same stretch (less
 sensitive to a busy machine than wall time). ``--rounds N`` runs every variant N times, interleaved,
-and keeps the best of each. Then the ratios worker / bare Faust (wall and CPU) and worker / getmany.
+and keeps the best of each. ``--concurrent N`` fills the topic as live traffic is: N trajectories
+open at once, their messages round-robin (so most batches hold one event of each). Then the ratios worker / bare Faust (wall and CPU) and worker / getmany.
 Helpers (data, produce, the worker subprocess, topic readers) are those of ``bench_streaming``.
 """
 
@@ -32,8 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.*, tests.builders
 
-from bench.bench_streaming import REPO, consume_all, names, read_until, start_worker, trajectories
-from streams.cli.commands.produce import produce
+from bench.bench_streaming import (
+    REPO,
+    consume_all,
+    names,
+    produce_concurrent,
+    read_until,
+    start_worker,
+    trajectories,
+)
 from streams.kafka import client_options, ensure_topics
 from streams.settings import Settings
 
@@ -129,14 +137,14 @@ async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = 
 
 
 async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline: Path | None,
-                  rounds: int) -> None:
+                  rounds: int, concurrent: int) -> None:
     topic = f"bceil-{batch}-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env({"kafka": kafka, "topic_events": topic})
     await ensure_topics(settings, client_options(settings))  # the worker's partition count
     data = trajectories(count, f"ceil{batch}")
-    summary = await produce(settings, data, batch=batch)
+    summary = await produce_concurrent(settings, data, batch=batch, concurrent=concurrent)
     print(f"[{batch} event(s)/message] topic {topic}: {summary.events} events in {summary.messages} messages, "
-          f"{len(data)} trajectories", flush=True)
+          f"{len(data)} trajectories, {concurrent or 1} at a time", flush=True)
     runs: dict[str, list[tuple[float, float]]] = {}  # what -> (wall s, CPU s) per round
     _decoded, seconds = await consume_all(kafka, topic, summary.messages, decoded=True)
     runs["getmany + decode"] = [(seconds, float("nan"))]
@@ -148,6 +156,9 @@ async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline:
         if baseline is not None:
             runs.setdefault("baseline worker, no sink", []).append(
                 await worker(kafka, topic, len(data), "--sink=false", repo=baseline))
+            if with_sink:
+                runs.setdefault("baseline worker + chDB sink", []).append(
+                    await worker(kafka, topic, len(data), repo=baseline))
     best = {what: (min(w for w, _ in rs), min(c for _, c in rs)) for what, rs in runs.items()}
     for what, (wall, cpu) in best.items():
         per_event = "" if cpu != cpu else f", {cpu / summary.events * 1e6:7.1f} CPU us/event"
@@ -165,6 +176,8 @@ def main() -> None:
     parser.add_argument("--kafka", default=None, help="default: SIGNALS_KAFKA or kafka://127.0.0.1:9092")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batches", default="1,20", help="events per message, comma-separated variants")
+    parser.add_argument("--concurrent", type=int, default=0,
+                        help="trajectories open at once in the topic, messages round-robin (0: one after the other)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each variant, interleaved; the best is kept")
     parser.add_argument("--skip-sink", action="store_true", help="no worker run with the ClickHouse sink")
     parser.add_argument("--baseline", type=Path, default=None,
@@ -181,7 +194,7 @@ def main() -> None:
         bare_faust_child(kafka, args.topic, args.app_id, args.expected, args.out)
         return
     for batch in (int(b) for b in args.batches.split(",")):
-        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline, args.rounds))
+        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline, args.rounds, args.concurrent))
 
 
 if __name__ == "__main__":

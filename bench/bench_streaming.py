@@ -5,7 +5,8 @@
 1. ceiling: aiokafka ``getmany`` over the input topic, without and with ``streams.codec.decode``;
 2. end-to-end: one worker process (subprocess, memory store) on a pre-filled topic; events/s from
    the first to the last record it writes (startup excluded), and until the last final record;
-3. latency at a fixed produce rate (default 2k events/s, one event per message):
+3. latency at a fixed produce rate (default 2k events/s, one event per message; ``--concurrent N``:
+   N trajectories open at once, their events round-robin, as live traffic is):
    signal-topic message timestamp - input message timestamp, p50/p99.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -26,8 +28,10 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.builders
 
 from detectors.adapters import Trajectory
-from streams.cli.commands.produce import produce
-from streams.codec import decode
+from streams.cli.commands.produce import Summary, chunks, produce, throttle
+from streams.codec import decode, encode_events
+from streams.kafka import client_options
+from streams.pipeline import ended
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 
@@ -48,6 +52,42 @@ def trajectories(events: int, prefix: str) -> list[Trajectory]:
         specs += [U("thanks, that works"), A("You're welcome"), U("bye")]
         out.append(Trajectory(id=tid, events=conv(tid, *specs, start_ts=1.7e9 + i)))
     return out
+
+
+async def produce_concurrent(settings: Settings, data: list[Trajectory], *, batch: int = 1, rate: float = 0.0,
+                             concurrent: int = 0) -> Summary:
+    """As ``signals produce``, but ``concurrent`` trajectories are open at once and their messages go
+    round-robin (live traffic: many sessions at a time, each event in its own worker batch); a
+    trajectory that ends is replaced by the next. 0: one trajectory after the other."""
+    if concurrent <= 0:
+        return await produce(settings, data, batch=batch, rate=rate)
+    from collections import deque
+
+    from aiokafka import AIOKafkaProducer
+    producer = AIOKafkaProducer(linger_ms=10, max_batch_size=256 * 1024, **client_options(settings))
+    summary, started, waiting = Summary(), time.perf_counter(), iter(data)
+    active = deque((t.id.encode(), iter(chunks(ended(t), batch))) for t in itertools.islice(waiting, concurrent))
+    summary.trajectories = len(active)
+    try:
+        await producer.start()
+        while active:
+            key, parts = active.popleft()
+            part = next(parts, None)
+            if part is None:
+                follower = next(waiting, None)
+                if follower is not None:
+                    active.append((follower.id.encode(), iter(chunks(ended(follower), batch))))
+                    summary.trajectories += 1
+                continue
+            await producer.send(settings.topic_events, encode_events(part), key=key)
+            summary.events, summary.messages = summary.events + len(part), summary.messages + 1
+            active.append((key, parts))
+            await throttle(rate, summary.events, started)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
 
 
 async def consume_all(kafka: str, topic: str, expected: int, *, decoded: bool) -> tuple[int, float]:
@@ -131,7 +171,7 @@ async def end_to_end(kafka: str, count: int, batch: int) -> None:
           f"{len(records)} record messages")
 
 
-async def latency(kafka: str, rate: float, seconds: float) -> None:
+async def latency(kafka: str, rate: float, seconds: float, concurrent: int = 0) -> None:
     topics = names(uuid.uuid4().hex[:8])
     data = trajectories(int(rate * seconds), "lat")
     settings = Settings.from_env({"kafka": kafka, "topic_events": topics["topic_events"]})
@@ -139,7 +179,7 @@ async def latency(kafka: str, rate: float, seconds: float) -> None:
         worker = start_worker(kafka, topics, tmp)
         try:
             await asyncio.sleep(12)  # join the group before producing
-            summary = await produce(settings, data, batch=1, rate=rate)
+            summary = await produce_concurrent(settings, data, batch=1, rate=rate, concurrent=concurrent)
             inputs = await read_until(kafka, topics["topic_events"],  # the worker's ticks (empty) don't count
                                       lambda ms: sum(1 for m in ms if m.value) >= summary.messages, 120)
             expected_finals = len(data)
@@ -151,7 +191,8 @@ async def latency(kafka: str, rate: float, seconds: float) -> None:
     sent = {(m.key, json.loads(m.value)["seq"]): m.timestamp for m in inputs if m.value}  # skip ticks
     lags = sorted(m.timestamp - sent[(m.key, json.loads(m.value)["index"])] for m in signals)
     pick = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]  # noqa: E731
-    print(f"latency at {summary.events / summary.seconds:,.0f} events/s (1 event/message): {len(lags)} signals, "
+    print(f"latency at {summary.events / summary.seconds:,.0f} events/s (1 event/message, {concurrent or 1} "
+          f"trajectories at a time): {len(lags)} signals, "
           f"p50 {pick(0.5)} ms, p99 {pick(0.99)} ms, max {lags[-1]} ms; {len(records)} records")
 
 
@@ -162,6 +203,8 @@ def main() -> None:
     parser.add_argument("--batches", default="20,1", help="events per message, comma-separated variants")
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--concurrent", type=int, default=0,
+                        help="latency: this many trajectories open at once, round-robin (0: one after the other)")
     parser.add_argument("--skip", default="", help="comma list of: e2e, latency")
     args = parser.parse_args()
     kafka = Settings.from_env({"kafka": args.kafka}).kafka
@@ -170,7 +213,7 @@ def main() -> None:
         for batch in (int(b) for b in args.batches.split(",")):
             asyncio.run(end_to_end(kafka, args.events, batch))
     if "latency" not in skip:
-        asyncio.run(latency(kafka, args.rate, args.latency_seconds))
+        asyncio.run(latency(kafka, args.rate, args.latency_seconds, args.concurrent))
 
 
 if __name__ == "__main__":

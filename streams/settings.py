@@ -54,6 +54,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     inactivity_gap_s: float = 1800.0  # event-time gap that closes a session
     idle_close_s: float = 60.0  # wall-clock quiet time before a partition is ticked
     closed_retention_s: float = 3600.0  # closed sessions kept (wall clock) to absorb redeliveries
+    # An open trajectory's interim record goes out at most this often (wall clock; its first at
+    # once, the latest held one on a timer); a final record always at once. 0: on every update.
+    record_interval_s: float = 1.0
+    session_cache: int = 10_000  # sessions kept decoded between batches (each saves a decode); 0: none
     store: str = "rocksdb://"
     data_dir: str = "./data"
     web_port: int = 6066
@@ -224,6 +228,12 @@ def _convert(raw: dict[str, Any]) -> Settings:
     if settings.otlp_encoding not in OTLP_ENCODINGS:
         raise CliError("SIGNALS_OTLP_ENCODING one of " + ", ".join(OTLP_ENCODINGS), settings.otlp_encoding,
                        "otlp_proto (the Collector's default) or otlp_json")
+    if settings.session_cache < 0:
+        raise CliError("SIGNALS_SESSION_CACHE >= 0", str(settings.session_cache),
+                       "a number of sessions, or 0 to decode every session from the table")
+    if settings.record_interval_s < 0:
+        raise CliError("SIGNALS_RECORD_INTERVAL_S >= 0", str(settings.record_interval_s),
+                       "seconds between an open trajectory's interim records, or 0 for every update")
     if settings.max_event_bytes < 1:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
     if settings.sink_retries < 0:

@@ -6,9 +6,12 @@ Processing (at-least-once; outputs are idempotent by trajectory id):
 - session state lives in the ``sessions`` table (``TableStore``): read once and written back once
   per trajectory per batch (reassigned, so it is changelogged, to the partition of the message the
   events came in);
-- every update is published: new signals to the signals topic, the trajectory record to the
-  trajectories topic, once per trajectory per batch -- also when the batch held only duplicates,
-  so a batch redelivered after a crash re-emits the same records;
+- every update publishes its new signals to the signals topic at once; the trajectory record goes
+  to the trajectories topic at once when it is final (also when the batch held only duplicates, so
+  a batch redelivered after a crash re-emits the same final records) or is the trajectory's first;
+  an open trajectory's later interim records go out at most every ``record_interval_s`` (the
+  latest one held back is sent by a timer), so one event per message does not mean one record
+  per event for the sink to write;
 - idle ticks (``streams.codec.TICK_HEADERS``) are sent by a wall-clock timer onto quiet
   partitions and travel through the stream, because Faust only allows table writes inside stream
   iteration; the pipeline closes idle sessions when one arrives.
@@ -19,12 +22,14 @@ signals not yet sent); the trajectory record always carries every signal.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from aiokafka.partitioner import murmur2
 
+from detectors.model import TrajectoryReport
 from detectors.session import DEFAULT_ENGINE, Engine, Session
 from streams.codec import TICK_HEADERS, dlq_headers, encode_report, encode_signal, is_tick
 from streams.pipeline import Outcome, Pipeline, Rejection, Update, engine_for
@@ -47,32 +52,91 @@ _brief_decoder = msgspec.msgpack.Decoder(_Brief)
 
 class TableStore:
     """The ``sessions`` table as the pipeline's store: encoded states, one write per key per batch.
-    A write goes to the changelog partition of the message it came from (``origin``)."""
+    A write goes to the changelog partition of the message it came from (``origin``).
 
-    def __init__(self, table: Any, engine: Engine) -> None:
-        self.table, self.engine = table, engine
+    The sessions last written are also kept decoded (at most ``cache_size``, least recently used
+    first out): a load whose stored bytes equal the bytes written for a kept session returns that
+    session instead of decoding them again (equal bytes: the same state). A load takes the session
+    out of the cache and only its save puts it back, so a batch that fails half way leaves nothing
+    half-applied behind: the next load decodes what the table holds."""
+
+    def __init__(self, table: Any, engine: Engine, cache_size: int = 10_000) -> None:
+        self.table, self.engine, self.cache_size = table, engine, cache_size
+        self.cache: OrderedDict[bytes, tuple[bytes, Session]] = OrderedDict()
 
     def load(self, key: bytes, origin: Any) -> Session | None:
         faust_fixes.set_current_event(origin)  # RocksDB reads the key in this message's partition
         raw = self.table.get(key)
+        kept = self.cache.pop(key, None)
         if not raw:
             return None
+        if kept is not None and (kept[0] is raw or kept[0] == raw):
+            return kept[1]
         state = self.engine.decode_state(raw)
         return Session(state.trajectory_id, engine=self.engine, state=state)
 
     def save(self, key: bytes, session: Session, origin: Any) -> None:
         faust_fixes.set_current_event(origin)
-        self.table[key] = self.engine.encode_state(session.state)  # reassign: changelogged
+        raw = self.engine.encode_state(session.state)
+        self.table[key] = raw  # reassign: changelogged
+        if self.cache_size > 0:
+            self.cache[key] = (raw, session)
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
 
     def drop(self, key: bytes, origin: Any) -> None:
+        self.cache.pop(key, None)
         if key in self.table:
             faust_fixes.set_current_event(origin)
             del self.table[key]
+
+    def forget_cache(self) -> None:
+        """Partitions were revoked: keep no decoded session of a key this worker may not own."""
+        self.cache.clear()
 
     def briefs(self) -> Any:
         for key, raw in self.table.items():
             brief = _brief_decoder.decode(raw)
             yield key, brief.closed, brief.features.last_ts
+
+
+class RecordPacer:
+    """When a trajectory's record is published: a final one, or an open trajectory's first, at
+    once; a later interim one only ``interval_s`` (monotonic) after the last one sent, else it is
+    held (the latest per trajectory) for ``held_due``. Keys of final records are forgotten, so
+    what is kept is bounded by the open trajectories."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.sent_at: dict[bytes, float] = {}  # open trajectories: when their last record went out
+        self.held: dict[bytes, TrajectoryReport] = {}  # the latest interim record not sent yet
+
+    def due(self, key: bytes, report: TrajectoryReport, now: float) -> bool:
+        """Send ``report`` now? (If not, it is held.)"""
+        if report.final:
+            self.sent_at.pop(key, None)
+            self.held.pop(key, None)
+            return True
+        last = self.sent_at.get(key)
+        if last is None or now - last >= self.interval_s:
+            self.sent_at[key] = now
+            self.held.pop(key, None)
+            return True
+        self.held[key] = report
+        return False
+
+    def held_due(self, now: float) -> list[tuple[bytes, TrajectoryReport]]:
+        """The held records whose interval has passed (each counts as sent now)."""
+        due = [(key, report) for key, report in self.held.items() if now - self.sent_at[key] >= self.interval_s]
+        for key, _ in due:
+            del self.held[key]
+            self.sent_at[key] = now
+        return due
+
+    def forget(self) -> None:
+        """Partitions were revoked: their next owner publishes from now on."""
+        self.sent_at.clear()
+        self.held.clear()
 
 
 def _message(event: Any) -> Any:
@@ -86,14 +150,16 @@ class Ingest:
                  metrics: Metrics, engine: Engine = DEFAULT_ENGINE) -> None:
         self.app, self.topics, self.table, self.settings = app, topics, table, settings
         self.metrics, self.engine = metrics, engine
+        self.store = TableStore(table, engine, settings.session_cache)
         self.pipeline = Pipeline(
-            TableStore(table, engine), engine=engine, gap_s=settings.inactivity_gap_s,
+            self.store, engine=engine, gap_s=settings.inactivity_gap_s,
             idle_close_s=settings.idle_close_s, closed_retention_s=settings.closed_retention_s,
             max_event_bytes=settings.max_event_bytes, partition_of=self._partition_of)
         self.tracker = self.pipeline.tracker
         self.version = settings.pipeline_version
         self.offsets: dict[int, int] = {}
-        # called with each published update and its record (the OTLP exporter: streams/worker/otlp_http.py)
+        self.records = RecordPacer(settings.record_interval_s)
+        # called with each update and its record, sent or held (the OTLP exporter: streams/worker/otlp_http.py)
         self.listeners: list[Callable[[Update, Any], None]] = []
 
     # -- one batch -----------------------------------------------------------------------
@@ -128,10 +194,20 @@ class Ingest:
                                   agent_id=report.agent_id, ts=ts)
             await send(self.topics.signals.get_topic_name(), key, value, None, None, None)
             self.metrics.signals.labels(signal.type).inc()
-        await send(self.topics.trajectories.get_topic_name(), key, encode_report(report), None, None, None)
-        self.metrics.records.labels(str(report.final).lower()).inc()
+        if self.records.due(key, report, time.monotonic()):
+            await self.send_record(key, report)
         for listen in self.listeners:
             listen(update, report)
+
+    async def send_record(self, key: bytes, report: TrajectoryReport) -> None:
+        await self.app.producer.send(self.topics.trajectories.get_topic_name(), key, encode_report(report),
+                                     None, None, None)
+        self.metrics.records.labels(str(report.final).lower()).inc()
+
+    async def send_held_records(self) -> None:
+        """The interim records held back whose interval has passed."""
+        for key, report in self.records.held_due(time.monotonic()):
+            await self.send_record(key, report)
 
     async def reject(self, rejection: Rejection) -> None:
         message, rejected = rejection.message, rejection.rejected
@@ -174,8 +250,15 @@ def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metri
     async def quiet_partitions() -> None:
         await ingest.tick_quiet_partitions()
 
+    if settings.record_interval_s > 0:
+        @app.timer(interval=max(0.1, settings.record_interval_s / 2))
+        async def held_records() -> None:
+            await ingest.send_held_records()
+
     @app.on_partitions_revoked.connect
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
         ingest.pipeline.reset()
+        ingest.records.forget()
+        ingest.store.forget_cache()
 
     return ingest

@@ -520,7 +520,8 @@ def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
     topics = Topics(events=FakeTopic("ev"), signals=FakeTopic("sig"), trajectories=FakeTopic("traj"),
                     dlq=FakeTopic("dlq"))
     table = PartitionedTable()
-    ingest = Ingest(SimpleNamespace(producer=producer), topics, table, Settings.from_env(env={}), Metrics())
+    every_update = Settings.from_env(env={"SIGNALS_RECORD_INTERVAL_S": "0"})  # each interim record is sent
+    ingest = Ingest(SimpleNamespace(producer=producer), topics, table, every_update, Metrics())
     a, b = talk("a"), talk("b")
 
     async def batch(*events: FakeEvent) -> None:
@@ -534,6 +535,92 @@ def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
     asyncio.run(run())
     last_a = [json.loads(v) for t, k, v, _ in producer.sent if t == "traj" and k == b"a"][-1]
     assert last_a["events"] == len(a)
+
+
+def _ingest(env: dict[str, str]) -> tuple[Any, FakeProducer]:
+    from types import SimpleNamespace
+
+    from streams.settings import Settings
+    from streams.worker.agents import Ingest
+    from streams.worker.metrics import Metrics
+    from streams.worker.topics import Topics
+
+    producer = FakeProducer()
+    topics = Topics(events=FakeTopic("ev"), signals=FakeTopic("sig"), trajectories=FakeTopic("traj"),
+                    dlq=FakeTopic("dlq"))
+    return Ingest(SimpleNamespace(producer=producer), topics, {}, Settings.from_env(env=env), Metrics()), producer
+
+
+def _records(producer: FakeProducer) -> list[tuple[int, bool]]:
+    return [(r["events"], r["final"]) for r in (json.loads(v) for t, _, v, _ in producer.sent if t == "traj")]
+
+
+def test_interim_records_are_paced_and_final_ones_are_sent_at_once(monkeypatch: Any) -> None:
+    import streams.worker.agents as agents
+
+    clock = [100.0]
+    monkeypatch.setattr(agents.time, "monotonic", lambda: clock[0])
+    ingest, producer = _ingest({"SIGNALS_RECORD_INTERVAL_S": "5"})
+    events = ended(Trajectory(id="a", events=talk("a")))
+
+    async def run() -> None:
+        for part in (events[:1], events[1:2], events[2:3]):  # three interim updates within 5 s
+            await ingest.process([FakeEvent(msg(part))])
+            clock[0] += 1.0
+        await ingest.send_held_records()  # 102 s: the held one's interval has not passed
+        assert _records(producer) == [(1, False)]
+        clock[0] = 105.0
+        await ingest.send_held_records()  # now the latest held one goes out, once
+        await ingest.send_held_records()
+        assert _records(producer) == [(1, False), (3, False)]
+        await ingest.process([FakeEvent(msg(events[3:4]))])  # 105 s: held (the last went out at 105)
+        await ingest.process([FakeEvent(msg(events[4:]))])  # the end event: final, at once
+        clock[0] = 200.0
+        await ingest.send_held_records()  # the final one superseded the held interim record
+
+    asyncio.run(run())
+    assert _records(producer) == [(1, False), (3, False), (len(events), True)]
+    signals = [s for s in producer.sent if s[0] == "sig"]
+    assert len(signals) == len(json.loads(producer.sent[-1][2])["signals"]) > 0  # signals are never held
+
+
+def test_with_record_interval_0_every_update_sends_its_record() -> None:
+    ingest, producer = _ingest({"SIGNALS_RECORD_INTERVAL_S": "0"})
+    events = ended(Trajectory(id="a", events=talk("a")))
+
+    async def run() -> None:
+        for event in events:
+            await ingest.process([FakeEvent(msg([event]))])
+
+    asyncio.run(run())
+    assert _records(producer) == [(n, n == len(events)) for n in range(1, len(events) + 1)]
+
+
+def test_the_record_pacer_keeps_the_latest_held_record_and_forgets_closed_and_revoked_keys() -> None:
+    from detectors.session import analyze
+    from streams.worker.agents import RecordPacer
+
+    pacer = RecordPacer(2.0)
+    open1, open2 = (analyze("a", talk("a")[:n], close=False) for n in (2, 3))
+    final = analyze("a", talk("a"))
+    assert pacer.due(b"a", open1, 0.0) and not pacer.due(b"a", open2, 1.9)
+    assert pacer.held_due(1.99) == [] and pacer.held_due(2.0) == [(b"a", open2)] and pacer.held_due(9.0) == []
+    assert not pacer.due(b"a", open1, 3.0) and pacer.due(b"a", final, 3.0)
+    assert pacer.sent_at == {} and pacer.held == {}  # a final record ends what is kept of its key
+    assert pacer.due(b"b", open1, 10.0) and not pacer.due(b"b", open2, 10.5)
+    pacer.forget()
+    assert pacer.held_due(99.0) == [] and pacer.due(b"b", open2, 10.6)  # the new owner's first
+
+
+def test_record_interval_must_not_be_negative() -> None:
+    import pytest
+
+    from streams.errors import CliError
+    from streams.settings import Settings
+
+    with pytest.raises(CliError, match="SIGNALS_RECORD_INTERVAL_S >= 0"):
+        Settings.from_env(env={"SIGNALS_RECORD_INTERVAL_S": "-1"})
+    assert Settings.from_env(env={}).record_interval_s == 1.0
 
 
 def test_signal_times_are_the_event_times_they_were_produced_at_whatever_the_batching() -> None:

@@ -52,7 +52,7 @@ async def produce(settings: Settings, trajectories: Iterable[Trajectory], *, bat
                 await producer.send(topic or settings.topic_events, encode_events(part), key=trajectory.id.encode())
                 summary.events += len(part)
                 summary.messages += 1
-                await _throttle(rate, summary.events, started)
+                await throttle(rate, summary.events, started)
         await producer.flush()
     finally:
         await producer.stop()
@@ -60,7 +60,8 @@ async def produce(settings: Settings, trajectories: Iterable[Trajectory], *, bat
     return summary
 
 
-async def _throttle(rate: float, sent: int, started: float) -> None:
+async def throttle(rate: float, sent: int, started: float) -> None:
+    """Sleep until ``sent`` events are no more than ``rate`` per second since ``started`` (0: never)."""
     if rate > 0:
         ahead = sent / rate - (time.perf_counter() - started)
         if ahead > 0:
