@@ -102,18 +102,19 @@ class TableStore:
 
 class RecordPacer:
     """When a trajectory's record is published: a final one, or an open trajectory's first, at
-    once; a later interim one only ``interval_s`` (monotonic) after the last one sent, else it is
-    held (the latest per trajectory) for ``held_due``. Keys of final records are forgotten, so
-    what is kept is bounded by the open trajectories."""
+    once; a later interim one only ``interval_s`` (monotonic) after the last one sent, else its
+    session is held (the latest per trajectory) for ``held_due``: the record is built only when it
+    is sent. Keys of final records are forgotten, so what is kept is bounded by the open
+    trajectories."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self.sent_at: dict[bytes, float] = {}  # open trajectories: when their last record went out
-        self.held: dict[bytes, TrajectoryReport] = {}  # the latest interim record not sent yet
+        self.held: dict[bytes, Session] = {}  # the latest session whose interim record is not sent yet
 
-    def due(self, key: bytes, report: TrajectoryReport, now: float) -> bool:
-        """Send ``report`` now? (If not, it is held.)"""
-        if report.final:
+    def due(self, key: bytes, session: Session, now: float) -> bool:
+        """Send the record of ``session`` now? (If not, the session is held.)"""
+        if session.state.closed:
             self.sent_at.pop(key, None)
             self.held.pop(key, None)
             return True
@@ -122,12 +123,12 @@ class RecordPacer:
             self.sent_at[key] = now
             self.held.pop(key, None)
             return True
-        self.held[key] = report
+        self.held[key] = session
         return False
 
-    def held_due(self, now: float) -> list[tuple[bytes, TrajectoryReport]]:
-        """The held records whose interval has passed (each counts as sent now)."""
-        due = [(key, report) for key, report in self.held.items() if now - self.sent_at[key] >= self.interval_s]
+    def held_due(self, now: float) -> list[tuple[bytes, Session]]:
+        """The held sessions whose interval has passed (each record counts as sent now)."""
+        due = [(key, session) for key, session in self.held.items() if now - self.sent_at[key] >= self.interval_s]
         for key, _ in due:
             del self.held[key]
             self.sent_at[key] = now
@@ -184,30 +185,35 @@ class Ingest:
             await self.send_update(update)
 
     async def send_update(self, update: Update) -> None:
-        key, state = update.key, update.session.state
+        key, session = update.key, update.session
+        state = session.state
         if update.trigger is not None:
             self.metrics.closed.labels(update.trigger).inc()
-        report = update.report(self.version)
-        send = self.app.producer.send
+        send, agent_id = self.app.producer.send, state.meta.get("agent_id", "")
         for signal, ts in zip(update.signals, update.times, strict=True):
             value = encode_signal(state.trajectory_id, signal, pipeline_version=self.version,
-                                  agent_id=report.agent_id, ts=ts)
+                                  agent_id=agent_id, ts=ts)
             await send(self.topics.signals.get_topic_name(), key, value, None, None, None)
             self.metrics.signals.labels(signal.type).inc()
-        if self.records.due(key, report, time.monotonic()):
-            await self.send_record(key, report)
-        for listen in self.listeners:
-            listen(update, report)
+        report = None  # built only when it is sent or listened to
+        if self.records.due(key, session, time.monotonic()):
+            report = await self.send_record(key, session)
+        if self.listeners:
+            report = report or update.report(self.version)
+            for listen in self.listeners:
+                listen(update, report)
 
-    async def send_record(self, key: bytes, report: TrajectoryReport) -> None:
+    async def send_record(self, key: bytes, session: Session) -> TrajectoryReport:
+        report = session.report(pipeline_version=self.version)
         await self.app.producer.send(self.topics.trajectories.get_topic_name(), key, encode_report(report),
                                      None, None, None)
         self.metrics.records.labels(str(report.final).lower()).inc()
+        return report
 
     async def send_held_records(self) -> None:
         """The interim records held back whose interval has passed."""
-        for key, report in self.records.held_due(time.monotonic()):
-            await self.send_record(key, report)
+        for key, session in self.records.held_due(time.monotonic()):
+            await self.send_record(key, session)
 
     async def reject(self, rejection: Rejection) -> None:
         message, rejected = rejection.message, rejection.rejected

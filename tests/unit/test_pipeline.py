@@ -596,13 +596,20 @@ def test_with_record_interval_0_every_update_sends_its_record() -> None:
     assert _records(producer) == [(n, n == len(events)) for n in range(1, len(events) + 1)]
 
 
-def test_the_record_pacer_keeps_the_latest_held_record_and_forgets_closed_and_revoked_keys() -> None:
-    from detectors.session import analyze
+def test_the_record_pacer_keeps_the_latest_held_session_and_forgets_closed_and_revoked_keys() -> None:
+    from detectors.session import Session
     from streams.worker.agents import RecordPacer
 
+    def session(n: int, close: bool = False) -> Session:
+        s = Session("a")
+        for event in talk("a")[:n]:
+            s.feed(event)
+        if close:
+            s.close()
+        return s
+
     pacer = RecordPacer(2.0)
-    open1, open2 = (analyze("a", talk("a")[:n], close=False) for n in (2, 3))
-    final = analyze("a", talk("a"))
+    open1, open2, final = session(2), session(3), session(6, close=True)
     assert pacer.due(b"a", open1, 0.0) and not pacer.due(b"a", open2, 1.9)
     assert pacer.held_due(1.99) == [] and pacer.held_due(2.0) == [(b"a", open2)] and pacer.held_due(9.0) == []
     assert not pacer.due(b"a", open1, 3.0) and pacer.due(b"a", final, 3.0)
