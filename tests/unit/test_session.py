@@ -226,3 +226,13 @@ def test_session_caps_by_literal_value_and_the_engine_keeps_its_triage() -> None
     custom = TriageConfig(bias=-3.0)
     assert Engine(triage=custom).triage is custom
     assert Engine().triage is packaged_config()
+
+
+def test_feed_returns_a_list_for_a_duplicate_a_buffered_and_an_applied_event() -> None:
+    events = conv("d", U("No, that's wrong, I said Paris"), A("Sorry."), U("bye"))
+    session = Session("d")
+    assert session.feed(events[1]) == []  # ahead of seq 0: buffered
+    applied = session.feed(events[0])  # frees the buffered one
+    assert isinstance(applied, list) and applied and session.state.next_seq == 2
+    assert session.feed(events[0]) == [] and session.feed(events[1]) == []  # duplicates
+    assert session.state.duplicates == 2
