@@ -70,6 +70,7 @@ MODULES: dict[str, list[str]] = {
     "streams/codec.py": ["test_codec.py", "test_hostile_codec.py", "test_pipeline.py"],
     "streams/pipeline.py": ["test_pipeline.py"],
     "streams/tracker.py": ["test_tracker.py", "test_pipeline.py"],
+    "streams/worker/agents.py": ["test_ingest.py", "test_table_store.py", "test_pipeline.py"],
 }
 # tests left out of a module's selection: what they check is checked faster elsewhere
 DESELECT: dict[str, list[str]] = {

@@ -60,7 +60,7 @@ class TableStore:
     out of the cache and only its save puts it back, so a batch that fails half way leaves nothing
     half-applied behind: the next load decodes what the table holds."""
 
-    def __init__(self, table: Any, engine: Engine, cache_size: int = 10_000) -> None:
+    def __init__(self, table: Any, engine: Engine, *, cache_size: int) -> None:
         self.table, self.engine, self.cache_size = table, engine, cache_size
         self.cache: OrderedDict[bytes, tuple[bytes, Session]] = OrderedDict()
 
@@ -70,7 +70,7 @@ class TableStore:
         kept = self.cache.pop(key, None)
         if not raw:
             return None
-        if kept is not None and (kept[0] is raw or kept[0] == raw):
+        if kept is not None and kept[0] == raw:  # (RocksDB returns equal bytes, not the same object)
             return kept[1]
         state = self.engine.decode_state(raw)
         return Session(state.trajectory_id, engine=self.engine, state=state)
@@ -79,15 +79,14 @@ class TableStore:
         faust_fixes.set_current_event(origin)
         raw = self.engine.encode_state(session.state)
         self.table[key] = raw  # reassign: changelogged
-        if self.cache_size > 0:
-            self.cache[key] = (raw, session)
-            if len(self.cache) > self.cache_size:
-                self.cache.popitem(last=False)
+        self.cache[key] = (raw, session)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
 
     def drop(self, key: bytes, origin: Any) -> None:
         self.cache.pop(key, None)
+        faust_fixes.set_current_event(origin)  # before the lookup too: RocksDB looks in that partition
         if key in self.table:
-            faust_fixes.set_current_event(origin)
             del self.table[key]
 
     def forget_cache(self) -> None:
@@ -151,7 +150,7 @@ class Ingest:
                  metrics: Metrics, engine: Engine = DEFAULT_ENGINE) -> None:
         self.app, self.topics, self.table, self.settings = app, topics, table, settings
         self.metrics, self.engine = metrics, engine
-        self.store = TableStore(table, engine, settings.session_cache)
+        self.store = TableStore(table, engine, cache_size=settings.session_cache)
         self.pipeline = Pipeline(
             self.store, engine=engine, gap_s=settings.inactivity_gap_s,
             idle_close_s=settings.idle_close_s, closed_retention_s=settings.closed_retention_s,
@@ -195,25 +194,30 @@ class Ingest:
                                   agent_id=agent_id, ts=ts)
             await send(self.topics.signals.get_topic_name(), key, value, None, None, None)
             self.metrics.signals.labels(signal.type).inc()
-        report = None  # built only when it is sent or listened to
-        if self.records.due(key, session, time.monotonic()):
-            report = await self.send_record(key, session)
-        if self.listeners:
-            report = report or update.report(self.version)
-            for listen in self.listeners:
-                listen(update, report)
+        due = self.records.due(key, session, time.monotonic())
+        if not (due or self.listeners):
+            return  # the record is built only when it is sent or listened to
+        report = update.report(self.version)
+        if due:
+            await self.send_record(key, report)
+        for listen in self.listeners:
+            listen(update, report)
 
-    async def send_record(self, key: bytes, session: Session) -> TrajectoryReport:
-        report = session.report(pipeline_version=self.version)
+    async def send_record(self, key: bytes, report: TrajectoryReport) -> None:
         await self.app.producer.send(self.topics.trajectories.get_topic_name(), key, encode_report(report),
                                      None, None, None)
         self.metrics.records.labels(str(report.final).lower()).inc()
-        return report
 
     async def send_held_records(self) -> None:
         """The interim records held back whose interval has passed."""
         for key, session in self.records.held_due(time.monotonic()):
-            await self.send_record(key, session)
+            await self.send_record(key, session.report(pipeline_version=self.version))
+
+    def revoked(self) -> None:
+        """Partitions were revoked: re-index before the next batch; hold and cache nothing of them."""
+        self.pipeline.reset()
+        self.records.forget()
+        self.store.forget_cache()
 
     async def reject(self, rejection: Rejection) -> None:
         message, rejected = rejection.message, rejection.rejected
@@ -263,8 +267,6 @@ def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metri
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
-        ingest.pipeline.reset()
-        ingest.records.forget()
-        ingest.store.forget_cache()
+        ingest.revoked()
 
     return ingest

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -15,7 +14,7 @@ from detectors.adapters import Trajectory
 from detectors.model import SessionEnd
 from detectors.session import DEFAULT_ENGINE, analyze
 from detectors.triage import dump_config, packaged_config
-from streams.codec import OVERSIZE, TICK_HEADERS, TICK_MESSAGE, Rejected, encode_events, encode_report
+from streams.codec import OVERSIZE, TICK_MESSAGE, Rejected, encode_events, encode_report
 from streams.pipeline import (
     END,
     IDLE,
@@ -28,28 +27,18 @@ from streams.pipeline import (
     from_files,
 )
 from tests.builders import A, C, End, R, U, conv
+from tests.support.faust_fakes import (
+    FakeEvent,
+    FakeProducer,
+    FakeTopic,
+    Msg,
+    PartitionedTable,
+    fake_ingest,
+    msg,
+    tick,
+)
 
 NOW = 1_000_000.0
-
-
-@dataclass
-class Msg:
-    partition: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] | None = None
-    offset: int = 0
-    timestamp: float = 0.0
-    topic: str = "events"
-
-
-def msg(events: list, partition: int = 0, key: bytes | str | None = "auto") -> Msg:
-    tid = events[0].trajectory_id.encode()
-    return Msg(partition, tid if key == "auto" else key, encode_events(events))  # type: ignore[arg-type]
-
-
-def tick(partition: int = 0) -> Msg:
-    return Msg(partition, None, b"", list(TICK_HEADERS))
 
 
 class CountingStore(MemoryStore):
@@ -420,28 +409,6 @@ def test_engine_for_reads_the_triage_config_once_and_the_empty_path_is_the_defau
 # ------------------------------------------------------------------ the Faust adapter, faked
 
 
-@dataclass
-class FakeEvent:  # a Faust stream event: .message (weak-referenceable, like Faust's)
-    message: Msg
-
-
-@dataclass
-class FakeTopic:
-    name: str
-
-    def get_topic_name(self) -> str:
-        return self.name
-
-
-@dataclass
-class FakeProducer:
-    sent: list[tuple[str, bytes | None, bytes | None, Any]] = field(default_factory=list)
-
-    async def send(self, topic: str, key: bytes | None, value: bytes | None, partition: Any,
-                   timestamp: Any, headers: Any) -> None:
-        self.sent.append((topic, key, value, headers))
-
-
 def test_the_worker_adapter_sends_dlq_signals_and_records_and_counts() -> None:
     from types import SimpleNamespace
 
@@ -472,35 +439,6 @@ def test_the_worker_adapter_sends_dlq_signals_and_records_and_counts() -> None:
     assert metrics.registry.get_sample_value("signals_rejected_total", {"reason": "json"}) == 1
     assert metrics.registry.get_sample_value("signals_messages_total") == 2
     assert metrics.registry.get_sample_value("signals_sessions_closed_total", {"trigger": "end"}) == 1
-
-
-class PartitionedTable:
-    """A Faust table on the RocksDB store, as far as the adapter can tell: one store per partition,
-    and a read or write goes to the partition of the current event (Faust's ``_current_event``)."""
-
-    def __init__(self) -> None:
-        self.parts: dict[int, dict[bytes, bytes]] = {}
-
-    def _part(self) -> dict[bytes, bytes]:
-        from faust.streams import _current_event
-
-        event = _current_event.get()()  # type: ignore[misc]
-        return self.parts.setdefault(event.message.partition, {})
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._part().get(key)
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._part()[key] = value
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self._part()
-
-    def __delitem__(self, key: bytes) -> None:
-        del self._part()[key]
-
-    def items(self) -> list[tuple[bytes, bytes]]:
-        return [item for part in self.parts.values() for item in part.items()]
 
 
 def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
@@ -537,20 +475,6 @@ def test_the_worker_adapter_reads_each_session_in_its_own_partition() -> None:
     assert last_a["events"] == len(a)
 
 
-def _ingest(env: dict[str, str]) -> tuple[Any, FakeProducer]:
-    from types import SimpleNamespace
-
-    from streams.settings import Settings
-    from streams.worker.agents import Ingest
-    from streams.worker.metrics import Metrics
-    from streams.worker.topics import Topics
-
-    producer = FakeProducer()
-    topics = Topics(events=FakeTopic("ev"), signals=FakeTopic("sig"), trajectories=FakeTopic("traj"),
-                    dlq=FakeTopic("dlq"))
-    return Ingest(SimpleNamespace(producer=producer), topics, {}, Settings.from_env(env=env), Metrics()), producer
-
-
 def _records(producer: FakeProducer) -> list[tuple[int, bool]]:
     return [(r["events"], r["final"]) for r in (json.loads(v) for t, _, v, _ in producer.sent if t == "traj")]
 
@@ -560,7 +484,7 @@ def test_interim_records_are_paced_and_final_ones_are_sent_at_once(monkeypatch: 
 
     clock = [100.0]
     monkeypatch.setattr(agents.time, "monotonic", lambda: clock[0])
-    ingest, producer = _ingest({"SIGNALS_RECORD_INTERVAL_S": "5"})
+    ingest, producer = fake_ingest({"SIGNALS_RECORD_INTERVAL_S": "5"})
     events = ended(Trajectory(id="a", events=talk("a")))
 
     async def run() -> None:
@@ -585,7 +509,7 @@ def test_interim_records_are_paced_and_final_ones_are_sent_at_once(monkeypatch: 
 
 
 def test_with_record_interval_0_every_update_sends_its_record() -> None:
-    ingest, producer = _ingest({"SIGNALS_RECORD_INTERVAL_S": "0"})
+    ingest, producer = fake_ingest({"SIGNALS_RECORD_INTERVAL_S": "0"})
     events = ended(Trajectory(id="a", events=talk("a")))
 
     async def run() -> None:

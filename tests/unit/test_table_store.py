@@ -29,7 +29,7 @@ class Origin:  # the message a call is made for (Faust keeps a weak reference to
     pass
 
 
-O = Origin()
+ORIGIN = Origin()
 
 
 def fed(session: Session, events: list) -> Session:
@@ -45,33 +45,33 @@ def engine() -> CountingEngine:
 
 def test_a_session_saved_and_loaded_again_is_not_decoded_and_gives_the_same_record(engine: CountingEngine) -> None:
     table: dict[bytes, bytes] = {}
-    store = TableStore(table, engine)
-    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:3]), O)
-    again = store.load(b"a", O)
+    store = TableStore(table, engine, cache_size=10_000)
+    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:3]), ORIGIN)
+    again = store.load(b"a", ORIGIN)
     assert again is not None and engine.decodes == 0
-    store.save(b"a", fed(again, EVENTS[3:]), O)
-    fresh = TableStore(table, engine, cache_size=0).load(b"a", O)  # from the bytes alone
+    store.save(b"a", fed(again, EVENTS[3:]), ORIGIN)
+    fresh = TableStore(table, engine, cache_size=0).load(b"a", ORIGIN)  # from the bytes alone
     assert engine.decodes == 1 and fresh is not None
     assert fresh.report() == again.report() == analyze("a", EVENTS, close=False)
 
 
 def test_bytes_changed_under_the_cache_are_decoded(engine: CountingEngine) -> None:
     table: dict[bytes, bytes] = {}
-    store = TableStore(table, engine)
-    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:2]), O)
+    store = TableStore(table, engine, cache_size=10_000)
+    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:2]), ORIGIN)
     table[b"a"] = engine.encode_state(fed(Session("a", engine=engine), EVENTS).state)  # e.g. restored from the changelog
-    loaded = store.load(b"a", O)
+    loaded = store.load(b"a", ORIGIN)
     assert engine.decodes == 1 and loaded is not None and loaded.state.features.events == len(EVENTS)
 
 
 def test_a_batch_that_fails_before_its_save_leaves_the_stored_state(engine: CountingEngine) -> None:
     table: dict[bytes, bytes] = {}
-    store = TableStore(table, engine)
-    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:2]), O)
-    half = store.load(b"a", O)
+    store = TableStore(table, engine, cache_size=10_000)
+    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:2]), ORIGIN)
+    half = store.load(b"a", ORIGIN)
     assert half is not None
     fed(half, EVENTS[2:4])  # applied in memory, then the batch fails: no save
-    retried = store.load(b"a", O)
+    retried = store.load(b"a", ORIGIN)
     assert retried is not half and engine.decodes == 1
     assert retried is not None and retried.state.features.events == 2  # the events are applied again, once
 
@@ -80,18 +80,18 @@ def test_the_cache_is_bounded_least_recently_saved_first_out_and_dropped_keys_ar
     table: dict[bytes, bytes] = {}
     store = TableStore(table, engine, cache_size=2)
     for key in (b"a", b"b", b"c"):
-        store.save(key, fed(Session(key.decode(), engine=engine), EVENTS[:1]), O)
+        store.save(key, fed(Session(key.decode(), engine=engine), EVENTS[:1]), ORIGIN)
     assert list(store.cache) == [b"b", b"c"]
-    store.drop(b"c", O)
-    assert list(store.cache) == [b"b"] and b"c" not in table and store.load(b"c", O) is None
+    store.drop(b"c", ORIGIN)
+    assert list(store.cache) == [b"b"] and b"c" not in table and store.load(b"c", ORIGIN) is None
     store.forget_cache()
-    assert store.cache == {} and store.load(b"b", O) is not None and engine.decodes == 1
+    assert store.cache == {} and store.load(b"b", ORIGIN) is not None and engine.decodes == 1
 
 
 def test_session_cache_0_decodes_every_load(engine: CountingEngine) -> None:
     table: dict[bytes, bytes] = {}
     store = TableStore(table, engine, cache_size=0)
-    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:2]), O)
-    store.load(b"a", O)
-    store.load(b"a", O)
+    store.save(b"a", fed(Session("a", engine=engine), EVENTS[:2]), ORIGIN)
+    store.load(b"a", ORIGIN)
+    store.load(b"a", ORIGIN)
     assert engine.decodes == 2 and store.cache == {}
