@@ -16,6 +16,9 @@ from streams.cli.commands.flags import add_settings_flags, checked_engine, flag_
 from streams.settings import Settings
 
 
+MODULE = "streams.cli.commands.worker"  # not __name__: run with -m (as command_line does) that is __main__
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_flags(parser)
     parser.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
@@ -35,7 +38,7 @@ def command_line(fields: Mapping[str, object], *extra: str) -> list[str]:
     if unknown:
         raise ValueError(f"not Settings fields: {', '.join(unknown)}")
     flags = [f"{flag_of(k)}={str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()]
-    return [sys.executable, "-m", __name__, *flags, *extra]
+    return [sys.executable, "-m", MODULE, *flags, *extra]
 
 
 def fresh_names(prefix: str) -> dict[str, str]:
