@@ -18,6 +18,7 @@ signals not yet sent); the trajectory record always carries every signal.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -156,6 +157,17 @@ class Ingest:
         if highwater is not None and tp.partition in self.offsets:
             self.metrics.lag.labels(str(tp.partition)).set(max(0, highwater - self.offsets[tp.partition] - 1))
 
+    def forget_partitions(self, revoked: Any) -> None:
+        """Revoked events partitions: their lag is the next owner's to report. A gauge left here
+        would stay at its last value in this process and fire a lag alert on a partition that another
+        process (``--processes``, another host) consumes."""
+        name = self.topics.events.get_topic_name()
+        for tp in revoked:
+            if tp.topic == name:
+                self.offsets.pop(tp.partition, None)
+                with contextlib.suppress(KeyError):  # never reported (no highwater yet)
+                    self.metrics.lag.remove(str(tp.partition))
+
     def _partition_of(self, key: bytes) -> int:
         return int(murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
 
@@ -177,5 +189,6 @@ def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metri
     @app.on_partitions_revoked.connect
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
         ingest.pipeline.reset()
+        ingest.forget_partitions(revoked)
 
     return ingest

@@ -15,7 +15,6 @@ from typing import Any
 from streams.cli.commands.flags import add_settings_flags, checked_engine, flag_of, settings_from_args
 from streams.settings import Settings
 
-
 MODULE = "streams.cli.commands.worker"  # not __name__: run with -m (as command_line does) that is __main__
 
 
