@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ from tests.support.faults import (
     assert_exactly_once,
     committed_to_end,
     describe_group,
+    expected,
     inspect_chdb,
     members_own_events,
     produce_in_background,
@@ -72,8 +74,37 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
 
 # --- 1. throughput ------------------------------------------------------------------------------
 
-async def run_worker(kafka: str, data: list[Any], processes: int, partitions: int, tmp: Path) -> tuple[float, int]:
-    """(seconds from the first trajectory record to the last final one, events) with ``processes`` worker
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of ``root``'s tree."""
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], cpu[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat)."""
+    user, nice, system, idle, iowait, *rest = (int(v) for v in Path("/proc/stat").read_text().split()[1:9])
+    busy = user + nice + system + sum(rest)
+    return busy / TICK, (busy + idle + iowait) / TICK
+
+async def run_worker(kafka: str, data: list[Any], processes: int, partitions: int,
+                     tmp: Path) -> tuple[float, int, float]:
+    """(seconds from the first trajectory record to the last final one, events, the workers' CPU seconds
+    meanwhile) with ``processes`` worker
     processes. The group is Stable with every process owning partitions BEFORE the events are produced:
     the broker here has ``group.initial.rebalance.delay.ms=0``, so on a pre-filled topic the first
     process to join would start alone and the second one's join would be a rebalance inside the figure."""
@@ -89,6 +120,7 @@ async def run_worker(kafka: str, data: list[Any], processes: int, partitions: in
                 raise RuntimeError(f"the worker exited {proc.returncode}; see {tmp}")
             return members_own_events(kafka, names, members=processes)
         await asyncio.to_thread(poll_until, joined, 120, f"{processes} process(es) to own the events partitions")
+        cpu_before, (busy_before, total_before) = tree_cpu(proc.pid), machine_busy()
         summary = await produce(settings, data, batch=1)
         seen: set[bytes] = set()
 
@@ -96,6 +128,11 @@ async def run_worker(kafka: str, data: list[Any], processes: int, partitions: in
             seen.update(m.key for m in messages[-20000:] if b'"final":true' in m.value)
             return len(seen) >= len(data)
         records = await read_until(kafka, names["topic_trajectories"], done, timeout=900)
+        cpu, (busy, total) = tree_cpu(proc.pid) - cpu_before, machine_busy()
+        wall = (total - total_before) / os.cpu_count()  # type: ignore[operator]
+        print(f"[throughput]   --processes {processes}: the workers used {cpu / wall:.2f} cores, the whole machine "
+              f"{(busy - busy_before) / wall:.2f} of {os.cpu_count()} (others: {((busy - busy_before) - cpu) / wall:.2f})",
+              flush=True)
     finally:
         code = stop(proc)
     if len(seen) < len(data):
@@ -104,7 +141,7 @@ async def run_worker(kafka: str, data: list[Any], processes: int, partitions: in
         print(f"[throughput] WARNING: --processes {processes} exited {code} on SIGTERM; see {tmp}", flush=True)
     first = min(m.timestamp for m in records) / 1000
     last = max(m.timestamp for m in records if b'"final":true' in m.value) / 1000
-    return last - first, summary.events
+    return last - first, summary.events, cpu
 
 
 async def throughput(kafka: str, events: int, partitions: int, processes: int, rounds: int) -> None:
@@ -114,13 +151,15 @@ async def throughput(kafka: str, events: int, partitions: int, processes: int, r
     tmp = Path(tempfile.mkdtemp(prefix="bproc-"))  # the workers' logs stay there
     print(f"[throughput] logs in {tmp}", flush=True)
     for round_ in range(1, rounds + 1):
-        rates = {}
+        rates, per_cpu = {}, {}
         for n in (1, processes):
-            seconds, produced = await run_worker(kafka, data, n, partitions, tmp)
-            rates[n] = produced / seconds
+            seconds, produced, cpu = await run_worker(kafka, data, n, partitions, tmp)
+            rates[n], per_cpu[n] = produced / seconds, produced / cpu
             print(f"[throughput] round {round_}: --processes {n}: {rates[n]:,.0f} events/s "
-                  f"({produced} events in {seconds:.1f}s)", flush=True)
-        print(f"[throughput] round {round_}: ratio {processes} / 1 = {rates[processes] / rates[1]:.2f}x",
+                  f"({produced} events in {seconds:.1f}s), {per_cpu[n]:,.0f} events per worker CPU-second",
+                  flush=True)
+        print(f"[throughput] round {round_}: ratio {processes} / 1 = {rates[processes] / rates[1]:.2f}x; per CPU-second "
+              f"{per_cpu[processes] / per_cpu[1]:.2f}x ({processes} x that = the ratio with {processes} free cores)",
               flush=True)
 
 
@@ -233,8 +272,10 @@ def act(action: str, workers: dict[str, subprocess.Popen[bytes]], ingest: dict[s
 def report_once(kafka: str, names: dict[str, str], data: list[Any], tmp: Path) -> None:
     messages = read_topic(kafka, names["topic_trajectories"],
                           until=lambda ms: len(final_records(ms)) >= len(data), timeout=120)
-    finals = final_records(messages)
+    finals, want = final_records(messages), expected(data)
     doubled = sum(len(records) - 1 for records in finals.values())
+    assert finals.keys() == want.keys(), "trajectories without a final record on the topic"
+    assert all(r == want[tid] for tid, records in finals.items() for r in records), "a redelivered record differs"
     assert_exactly_once(inspect_chdb(tmp / "ch"), data)
     print(f"[rebalance] topic: {len(finals)}/{len(data)} trajectories with a final record, {doubled} final records "
           f"redelivered (identical); ClickHouse: every trajectory exactly once, final and equal to the clean run; "
