@@ -99,6 +99,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stream_buffer_maxsize: int = 8192  # Faust: messages buffered per stream before it pauses fetching
     table_cleanup_interval_s: float = 3600.0  # Faust table cleanup timer
     shutdown_timeout_s: float = 30.0  # SIGTERM/SIGINT -> the worker has exited within this many seconds
+    # `signals worker --processes N`: N worker processes of one consumer group (streams/worker/supervisor.py)
+    processes: int = 1
+    ingest: bool = True  # run the ingest agent (false: a worker that only sinks and alerts, the chDB sink process)
     # Spike alerts (docs/alerts.md): event-time windows of signal counts per agent and category.
     alerts: bool = True  # run the alerts agent in the worker
     topic_alerts: str = "agent-alerts"
@@ -225,6 +228,7 @@ def _convert(raw: dict[str, Any]) -> Settings:
         raise CliError("valid SIGNALS_* settings", str(error), "fix the variable or flag named") from None
     if settings.partitions < 1:
         raise CliError("SIGNALS_PARTITIONS >= 1", str(settings.partitions), "use a positive count")
+    _processes(settings)
     if settings.otlp_encoding not in OTLP_ENCODINGS:
         raise CliError("SIGNALS_OTLP_ENCODING one of " + ", ".join(OTLP_ENCODINGS), settings.otlp_encoding,
                        "otlp_proto (the Collector's default) or otlp_json")
@@ -256,6 +260,21 @@ def _convert(raw: dict[str, Any]) -> Settings:
             raise CliError("SIGNALS_CLICKHOUSE_CLUSTER (--cluster): a cluster name from remote_servers", str(error),
                            "e.g. --cluster prod (the table system.clusters lists the names)") from None
     return _otlp_http(settings)
+
+
+def _processes(settings: Settings) -> None:
+    """SIGNALS_PROCESSES within what the partitions can feed; a worker without ingest has work to do."""
+    if settings.processes < 1:
+        raise CliError("SIGNALS_PROCESSES (--processes) >= 1", str(settings.processes),
+                       "the number of worker processes on this host, e.g. 2 on two cores")
+    if settings.processes > settings.partitions:
+        raise CliError(f"SIGNALS_PROCESSES <= SIGNALS_PARTITIONS ({settings.partitions}): a process without "
+                       "a partition stays idle", f"--processes={settings.processes}",
+                       f"use --processes={settings.partitions} or fewer, or topics with more partitions "
+                       "(SIGNALS_PARTITIONS, for topics not created yet)")
+    if not settings.ingest and not (settings.sink or settings.alerts):
+        raise CliError("SIGNALS_INGEST=false with the sink or the alerts on", "a worker with nothing to run",
+                       "set SIGNALS_SINK=true or SIGNALS_ALERTS=true, or leave SIGNALS_INGEST on")
 
 
 def _otlp_http(settings: Settings) -> Settings:

@@ -4,7 +4,8 @@ Owns the app and its settings (``app``), the ingest agent, the spike alerts agen
 ``streams.pipeline`` (``agents``), the ClickHouse sink agents (``sink_agent``), the worker's topics
 (``topics``), the query web view (``web``), Prometheus metrics (``metrics``), the patches to Faust's
 private consumer bookkeeping and every other private faust/aiokafka use (``faust_fixes``), the
-bounded stop and exit codes (``shutdown``), and the stale-local-store check (``local_store``).
+bounded stop and exit codes (``shutdown``), the stale-local-store check (``local_store``), and the
+supervisor of ``signals worker --processes N`` (``supervisor``: no Faust, it runs worker subprocesses).
 Never does: detection logic (``detectors``), session lifecycle decisions (``streams.pipeline``), SQL.
 
 The names below are the public API; they are imported on first use, so importing one submodule

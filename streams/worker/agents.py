@@ -21,6 +21,7 @@ signals not yet sent); the trajectory record always carries every signal.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -213,11 +214,12 @@ class Ingest:
         for key, session in self.records.held_due(time.monotonic()):
             await self.send_record(key, session.report(pipeline_version=self.version))
 
-    def revoked(self) -> None:
-        """Partitions were revoked: re-index before the next batch; hold and cache nothing of them."""
+    def revoked(self, partitions: Any) -> None:
+        """Partitions were revoked: re-index before the next batch; hold, cache and report nothing of them."""
         self.pipeline.reset()
         self.records.forget()
         self.store.forget_cache()
+        self.forget_partitions(partitions)
 
     async def reject(self, rejection: Rejection) -> None:
         message, rejected = rejection.message, rejection.rejected
@@ -241,6 +243,17 @@ class Ingest:
         highwater = self.app.consumer.highwater(tp)
         if highwater is not None and tp.partition in self.offsets:
             self.metrics.lag.labels(str(tp.partition)).set(max(0, highwater - self.offsets[tp.partition] - 1))
+
+    def forget_partitions(self, revoked: Any) -> None:
+        """Revoked events partitions: their lag is the next owner's to report. A gauge left here
+        would stay at its last value in this process and fire a lag alert on a partition that another
+        process (``--processes``, another host) consumes."""
+        name = self.topics.events.get_topic_name()
+        for tp in revoked:
+            if tp.topic == name:
+                self.offsets.pop(tp.partition, None)
+                with contextlib.suppress(KeyError):  # never reported (no highwater yet)
+                    self.metrics.lag.remove(str(tp.partition))
 
     def _partition_of(self, key: bytes) -> int:
         return int(murmur2(key) & 0x7FFFFFFF) % self.settings.partitions
@@ -267,6 +280,6 @@ def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metri
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
-        ingest.revoked()
+        ingest.revoked(revoked)
 
     return ingest

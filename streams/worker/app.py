@@ -70,17 +70,19 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple[faust.App, Ingest]:
-    """The app with its ingest agent (whose metrics the worker serves), then each extension."""
+def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple[faust.App, Ingest | None]:
+    """The app with its ingest agent (whose metrics the worker serves), then each extension.
+    SIGNALS_INGEST=false: no ingest, no OTLP input (None for the ingest), the extensions only."""
     from streams.worker.agents import register_ingest  # imported here: agents needs the app's types
     app = create_app(settings)
     topics = build_topics(app, settings)
-    ingest = register_ingest(app, topics, settings)
-    from streams.worker.otlp_agent import register_otlp
-    register_otlp(app, topics, settings, ingest.metrics)  # SIGNALS_TOPIC_OTLP, when set
+    ingest = register_ingest(app, topics, settings) if settings.ingest else None
+    if ingest is not None:
+        from streams.worker.otlp_agent import register_otlp
+        register_otlp(app, topics, settings, ingest.metrics)  # SIGNALS_TOPIC_OTLP, when set
     for extension in extensions:
         extension(app, topics, settings)
-    if settings.otlp_http_port or settings.otlp_export_endpoint:  # the OTLP/HTTP receiver, the exporter
+    if ingest is not None and (settings.otlp_http_port or settings.otlp_export_endpoint):  # the OTLP/HTTP receiver, the exporter
         from streams.worker.otlp_http import register_otlp_http
         register_otlp_http(app, ingest, settings)
     return app, ingest

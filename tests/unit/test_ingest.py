@@ -101,12 +101,16 @@ def test_the_partitioner_is_kafkas_default_so_a_rebuilt_index_finds_each_key_whe
     assert [ingest._partition_of(k) for k in keys] == [kafka(k, list(range(6)), list(range(6))) for k in keys]
 
 
-def test_revocation_forgets_held_records_the_cache_and_the_index() -> None:
-    ingest, producer = fake_ingest({"SIGNALS_RECORD_INTERVAL_S": "3600"})
+def test_revocation_forgets_held_records_the_cache_the_index_and_the_partitions_lag() -> None:
+    ev0 = TopicPartition("ev", 0)
+    ingest, producer = fake_ingest({"SIGNALS_RECORD_INTERVAL_S": "3600"}, consumer=FakeConsumer({ev0: 9}))
     a = talk("a")
-    run(ingest.process([FakeEvent(msg(a[:1]))]), ingest.process([FakeEvent(msg(a[1:2]))]))
+    run(ingest.process([FakeEvent(msg(a[:1]))]), ingest.process([FakeEvent(msg(a[1:2]))]),
+        ingest.tick_quiet_partitions())
     assert ingest.records.held and ingest.store.cache and ingest.pipeline.tracker.rebuilt
-    ingest.revoked()
+    assert sample(ingest, "signals_consumer_lag", {"partition": "0"}) == 8
+    ingest.revoked({ev0})
+    assert sample(ingest, "signals_consumer_lag", {"partition": "0"}) is None
     assert not ingest.records.held and not ingest.records.sent_at and not ingest.store.cache
     assert not ingest.pipeline.tracker.rebuilt  # re-indexed from the table before the next batch
     run(ingest.process([FakeEvent(msg(a[2:3]))]))  # a new owner's first record goes out at once

@@ -579,3 +579,31 @@ def test_an_update_carries_the_events_applied_in_its_step() -> None:
     assert out.updates[0].events == a[:4]
     closed = p.process([tick()], NOW + 3600).updates  # closed by idleness: no events in that step
     assert [u.events for u in closed] == [[]]
+
+
+def test_a_revoked_partition_leaves_no_stale_lag_behind() -> None:
+    """With several processes, a partition that moved away must not keep its last lag here (an alert
+    on a partition another process consumes); the partitions still owned keep theirs."""
+    from types import SimpleNamespace
+
+    from streams.settings import Settings
+    from streams.worker.agents import Ingest
+    from streams.worker.metrics import Metrics
+    from streams.worker.topics import Topics
+
+    highwaters = {0: 50, 1: 80}
+    consumer = SimpleNamespace(highwater=lambda tp: highwaters[tp.partition])
+    app = SimpleNamespace(producer=FakeProducer(), consumer=consumer)
+    topics = Topics(events=FakeTopic("ev"), signals=FakeTopic("sig"), trajectories=FakeTopic("traj"),
+                    dlq=FakeTopic("dlq"))
+    metrics = Metrics()
+    ingest = Ingest(app, topics, {}, Settings.from_env(env={}), metrics)
+    ingest.offsets.update({0: 9, 1: 19})
+    parts = [SimpleNamespace(topic="ev", partition=p) for p in (0, 1)]
+    for tp in parts:
+        ingest.report_lag(tp)
+    assert metrics.registry.get_sample_value("signals_consumer_lag", {"partition": "1"}) == 60  # the positive case
+
+    ingest.forget_partitions([parts[1], SimpleNamespace(topic="other", partition=0)])
+    assert metrics.registry.get_sample_value("signals_consumer_lag", {"partition": "1"}) is None
+    assert metrics.registry.get_sample_value("signals_consumer_lag", {"partition": "0"}) == 40

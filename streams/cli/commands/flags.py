@@ -43,6 +43,8 @@ HELP = {
     "web_builtin_views": "serve Faust's own views (/router/, /table/, ...)", "review_port": "`signals serve` port",
     "reviewer": "name stored with labels when the page gives none",
     "commit_interval_s": "Faust: ... or every (s)", "stream_buffer_maxsize": "Faust: messages buffered per stream",
+    "processes": "worker processes of one consumer group on this host (streams/worker/supervisor.py)",
+    "ingest": "run the ingest agent (false: only the sink and alerts agents)",
     "otlp_http_port": "OTLP/HTTP receiver port, POST /v1/traces (0: off; conventionally 4318)",
     "otlp_http_host": "OTLP/HTTP receiver bind address",
     "otlp_max_request_bytes": "largest OTLP request body, decompressed (larger: 413)",

@@ -15,6 +15,8 @@ from typing import Any
 from streams.cli.commands.flags import add_settings_flags, checked_engine, flag_of, settings_from_args
 from streams.settings import Settings
 
+MODULE = "streams.cli.commands.worker"  # not __name__: run with -m (as command_line does) that is __main__
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_flags(parser)
@@ -35,7 +37,7 @@ def command_line(fields: Mapping[str, object], *extra: str) -> list[str]:
     if unknown:
         raise ValueError(f"not Settings fields: {', '.join(unknown)}")
     flags = [f"{flag_of(k)}={str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items()]
-    return [sys.executable, "-m", __name__, *flags, *extra]
+    return [sys.executable, "-m", MODULE, *flags, *extra]
 
 
 def fresh_names(prefix: str) -> dict[str, str]:
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     checked_engine(settings)  # an unreadable triage config stops here, with what to fix
     print(json.dumps({"signals worker": settings.masked()}, indent=1), flush=True)
+    if settings.processes > 1:
+        return supervise(args, settings)
     _use_uvloop()
     # Faust is imported only when a worker really starts
     from streams.worker import faust_fixes
@@ -67,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from streams.kafka import client_options, ensure_topics
     from streams.worker.app import build_app
+    from streams.worker.metrics import Metrics
     created = asyncio.run(ensure_topics(settings, client_options(settings)))
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)
@@ -81,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(reconcile(Path(app.conf.tabledir), Path(settings.data_dir) / "faust" / CLUSTER_FILE,
                               client_options(settings), changelogs))
     shutdown = stop.Shutdown(app, settings.shutdown_timeout_s)
+    metrics = ingest.metrics if ingest is not None else Metrics()  # a sink-only worker: no ingest figures
     try:
-        shutdown.closers.append(ingest.metrics.serve(settings.metrics_port, settings.metrics_host))
+        shutdown.closers.append(metrics.serve(settings.metrics_port, settings.metrics_host))
     except OSError:  # taken between the check and now
         return _fail(str(stop.PortInUse(settings.metrics_port, "SIGNALS_METRICS_PORT")), stop.EXIT_PORT_IN_USE)
     worker = bounded_worker(stop)(app, shutdown=shutdown, loglevel=args.loglevel, quiet=True)
@@ -94,6 +100,19 @@ def run(args: argparse.Namespace) -> int:
         shutdown.release()
     stop.exit_now(stop.EXIT_CRASHED if stop.crashed(app, worker) else stop.EXIT_OK)
     return stop.EXIT_OK  # not reached
+
+
+def supervise(args: argparse.Namespace, settings: Settings) -> int:
+    """--processes N: the topics created once, then N workers (streams/worker/supervisor.py) until they exit."""
+    from streams.kafka import client_options, ensure_topics
+    from streams.worker.supervisor import Supervisor, plan
+    created = asyncio.run(ensure_topics(settings, client_options(settings)))  # not N children racing to
+    if created:
+        print(f"created topics: {', '.join(created)}", flush=True)
+    given = {name: value for name in Settings.__struct_fields__ if (value := getattr(args, name, None)) is not None}
+    commands = {child.name: command_line({**given, **child.fields}, f"--loglevel={args.loglevel}")
+                for child in plan(settings)}
+    return Supervisor(commands, settings.shutdown_timeout_s).run()
 
 
 def bounded_worker(stop: Any) -> Any:
