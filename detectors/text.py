@@ -9,7 +9,6 @@ computed when a detector needs them (negation scope, snippets), once per message
 from __future__ import annotations
 
 import unicodedata
-from itertools import repeat
 
 import msgspec
 
@@ -65,10 +64,30 @@ def normalize(text: str) -> Text:
     if not text:
         return EMPTY
     raw = cap(text)
-    norm = " ".join(fold(raw).casefold().split())
-    words = norm.replace("'", "").split(" ")
-    tokens = tuple(filter(None, map(str.strip, words, repeat(_PUNCT))))
-    return Text(raw, norm, tokens)
+    words = fold(raw).casefold().split()
+    return Text(raw, " ".join(words), _tokens(words))
+
+
+# The token of each word, memoised process-wide: messages share most of their words, and
+# str.strip with a set of characters rebuilds its filter on every call. Bounded: cleared when full.
+_TOKENS: dict[str, str] = {}
+_MAX_TOKENS = 50_000
+
+
+def _token(word: str) -> str:
+    """A word without apostrophes and boundary punctuation ("" when nothing is left)."""
+    return word.replace("'", "").strip(_PUNCT)
+
+
+def _tokens(words: list[str]) -> tuple[str, ...]:
+    known = _TOKENS
+    tokens = list(map(known.get, words))
+    if None in tokens:
+        if len(known) + len(words) > _MAX_TOKENS:
+            known.clear()
+        tokens = [known.setdefault(word, _token(word)) if token is None else token
+                  for word, token in zip(words, tokens, strict=True)]
+    return tuple(filter(None, tokens))
 
 
 class _Layout(msgspec.Struct, frozen=True):
