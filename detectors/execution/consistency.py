@@ -148,8 +148,7 @@ class ConsistencyDetector:
         text = view.event.text[:MAX_TEXT].lower()  # type: ignore[union-attr]
         out: list[Signal] = []
         enabled = self.enabled
-        wants_claim = "unbacked_claim" in enabled or state.unreported >= 0 or (
-            state.problem >= 0 and "ignored_error" in enabled)
+        wants_claim = "unbacked_claim" in enabled or (state.problem >= 0 and "ignored_error" in enabled)
         claim = first_claim(text) if wants_claim else None
         if claim is not None and "unbacked_claim" in enabled and not _backed(state.verbs, claim[1]):
             out.append(_signal("unbacked_claim", view.index, "", 0.6, _snip(claim[0]), outcome=claim[1]))
@@ -161,9 +160,11 @@ class ConsistencyDetector:
                                    f" and the reply does not mention it", result_index=state.problem,
                                    problem=state.problem_kind, claims_success=claim is not None))
             state.problem, state.problem_tool, state.problem_kind = -1, "", ""
-        if state.unreported >= 0 and (claim is not None or _reports(text)):
+        if state.unreported >= 0 and _reports_outcome(text, claim, wants_claim):
             state.unreported, state.unreported_tool = -1, ""
-        if _may_propose(text) and _PROPOSAL.search(text) is not None:  # a new go-ahead is asked for
+        # A go-ahead asked for again while one is pending changes nothing: not searched for.
+        pending = state.proposed and not state.confirmed and not state.declined
+        if not pending and _may_propose(text) and _PROPOSAL.search(text) is not None:  # a new go-ahead is asked for
             state.confirmed = state.declined = False
             state.proposed = True
         if self.ground_in_assistant_text and "ungrounded_argument" in self.enabled:
@@ -292,6 +293,14 @@ _REPORT_WORDS = re.compile(r"\b(?:done|success\w*|complete\w*|confirm\w*|cancell
 
 def _reports(text: str) -> bool:
     return _REPORT_WORDS.search(text) is not None
+
+
+def _reports_outcome(text: str, claim: tuple[str, str] | None, claim_searched: bool) -> bool:
+    """A claim or a report word in the message. When the claim was not searched for already, the
+    cheaper report-word search goes first and the claim is only looked for when it finds none."""
+    if claim_searched:
+        return claim is not None or _reports(text)
+    return _reports(text) or first_claim(text) is not None
 
 
 # -- grounding -------------------------------------------------------------------------------
