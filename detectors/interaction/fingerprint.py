@@ -49,7 +49,10 @@ def similarity(a: Fingerprint, b: Fingerprint, k: int, floor: float = 0.0) -> fl
     if min(a.size, b.size) < floor * max(a.size, b.size):
         return 0.0
     mine = set(a.sketch)
-    union = mine.union(b.sketch)
     if a.size > len(a.sketch) or b.size > len(b.sketch):  # truncated sketches: bottom-k estimate
-        union = set(sorted(union)[:k])
-    return len(union.intersection(mine, b.sketch)) / len(union) if union else 0.0
+        union = set(sorted(mine.union(b.sketch))[:k])
+        return len(union.intersection(mine, b.sketch)) / len(union) if union else 0.0
+    theirs = set(b.sketch)  # complete sketches: the exact Jaccard of the two hash sets
+    shared = len(mine.intersection(theirs))
+    union_size = len(mine) + len(theirs) - shared
+    return shared / union_size if union_size else 0.0
