@@ -9,6 +9,8 @@ computed when a detector needs them (negation scope, snippets), once per message
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from itertools import islice
 
 import msgspec
 
@@ -117,18 +119,27 @@ def _compute_layout(text: Text) -> _Layout:
     surface = fold(text.raw)
     spans: list[tuple[int, int]] = []
     breaks: set[int] = set()
+    for word, span in _word_spans(surface):
+        if span is not None:
+            spans.append(span)
+        if spans and word[-1] in _CLAUSE_END:
+            breaks.add(len(spans) - 1)
+    return _Layout(surface, spans, frozenset(breaks))
+
+
+def _word_spans(surface: str) -> Iterator[tuple[str, tuple[int, int] | None]]:
+    """Each word of the folded text with the character span of its token (None when the word
+    has no token: only apostrophes and punctuation)."""
     position = 0
     for word in surface.split():
         start = surface.index(word, position)
         position = start + len(word)
-        core = word.replace("'", "").strip(_PUNCT)
-        if core:
-            lead = len(word) - len(word.lstrip(_PUNCT))
-            trail = len(word.rstrip(_PUNCT))
-            spans.append((start + lead, start + max(trail, lead + 1)))
-        if spans and word[-1] in _CLAUSE_END:
-            breaks.add(len(spans) - 1)
-    return _Layout(surface, spans, frozenset(breaks))
+        if not _token(word):
+            yield word, None
+            continue
+        lead = len(word) - len(word.lstrip(_PUNCT))
+        trail = len(word.rstrip(_PUNCT))
+        yield word, (start + lead, start + max(trail, lead + 1))
 
 
 def clause_breaks(text: Text) -> frozenset[int]:
@@ -138,11 +149,16 @@ def clause_breaks(text: Text) -> frozenset[int]:
 
 def surface(text: Text, start: int, end: int) -> str:
     """The tokens [start, end) as they appear in the message (quotes folded)."""
-    layout = _layout(text)
-    spans = layout.spans
+    memo = _last_layout
+    if (memo is not None and memo[0] is text) or not 0 <= start < end:
+        layout = _layout(text)
+        folded, spans = layout.surface, layout.spans
+    else:  # a snippet needs the spans of its first `end` tokens only: the scan stops there
+        folded = fold(text.raw)
+        spans = list(islice(filter(None, (span for _, span in _word_spans(folded))), end))
     if not spans or start >= len(spans):
         return ""
-    return layout.surface[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+    return folded[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
 
 
 FUZZY_SCORE = 0.7  # PhraseHit.score of a one-typo match
