@@ -62,6 +62,9 @@ _MARKERS = re.compile(" (?:(?P<decline>{})|(?P<confirm>{}))(?= )".format(
     "|".join(re.escape(p) for p in sorted(_CONSENT["decline_phrases"], key=len, reverse=True)),
     "|".join(re.escape(p) for p in sorted((*_CONSENT["confirm_tokens"], *_CONSENT["confirm_phrases"]),
                                           key=len, reverse=True))))
+# A marker starts at a space before a token that is the first word of one of its phrases.
+_MARKER_STARTS = frozenset(phrase.split(" ")[0] for phrase in (
+    *_CONSENT["decline_phrases"], *_CONSENT["confirm_tokens"], *_CONSENT["confirm_phrases"]))
 _PROPOSAL = re.compile(_LEX["assistant"]["proposal"])
 _CLAIM = re.compile(_LEX["assistant"]["claim"])
 _NOT_A_CLAIM = re.compile(_LEX["assistant"]["not_a_claim"])
@@ -234,12 +237,25 @@ def consent(text: Text) -> str:
         verdict = "confirm"
     elif first in _DECLINE_OPENERS and not padded.startswith(_NOT_DECLINES):
         verdict = "decline"
-    for match in _MARKERS.finditer(padded):
+    for match in _markers(tokens, padded):
         if match.lastgroup == "decline":
             verdict = "decline"
         elif not _negated(text, padded, match.start(), match.group()):
             verdict = "confirm"
     return verdict
+
+
+def _markers(tokens: tuple[str, ...], padded: str) -> Iterator[re.Match[str]]:
+    """``_MARKERS.finditer(padded)``, tried only at the spaces before tokens that can start a
+    marker (a match elsewhere is impossible: a marker's first word is a whole token)."""
+    position, resume = 0, 0  # the space before the current token; where the last match ended
+    for token in tokens:
+        if position >= resume and token in _MARKER_STARTS:
+            match = _MARKERS.match(padded, position)
+            if match is not None:
+                resume = match.end()
+                yield match
+        position += len(token) + 1
 
 
 def _negated(text: Text, padded: str, at: int, marker: str) -> bool:
