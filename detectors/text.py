@@ -70,26 +70,32 @@ def normalize(text: str) -> Text:
     return Text(raw, " ".join(words), _tokens(words))
 
 
-# The token of each word, memoised process-wide: messages share most of their words, and
-# str.strip with a set of characters rebuilds its filter on every call. Bounded: cleared when full.
-_TOKENS: dict[str, str] = {}
-_MAX_TOKENS = 50_000
-
-
 def _token(word: str) -> str:
     """A word without apostrophes and boundary punctuation ("" when nothing is left)."""
     return word.replace("'", "").strip(_PUNCT)
 
 
+class _TokenMemo(dict[str, str]):
+    """The token of each word, memoised process-wide: messages share most of their words, and
+    str.strip with a set of characters rebuilds its filter on every call. A lookup of a known word
+    stays in C; a new one is computed by ``__missing__``. Bounded: cleared when full."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        token = self[word] = _token(word)
+        return token
+
+
+_TOKENS = _TokenMemo(50_000)
+
+
 def _tokens(words: list[str]) -> tuple[str, ...]:
-    known = _TOKENS
-    tokens = list(map(known.get, words))
-    if None in tokens:
-        if len(known) + len(words) > _MAX_TOKENS:
-            known.clear()
-        tokens = [known.setdefault(word, _token(word)) if token is None else token
-                  for word, token in zip(words, tokens, strict=True)]
-    return tuple(filter(None, tokens))
+    return tuple(filter(None, map(_TOKENS.__getitem__, words)))
 
 
 class _Layout(msgspec.Struct, frozen=True):
