@@ -29,8 +29,13 @@ _QUOTES = (
 
 class Text(msgspec.Struct, frozen=True):
     raw: str  # original text, length-capped (head and tail kept)
-    norm: str  # NFKC, casefolded, quotes folded, whitespace collapsed
     tokens: tuple[str, ...]  # words with boundary punctuation and apostrophes removed
+
+    @property
+    def norm(self) -> str:
+        """NFKC, casefolded, quotes folded, whitespace collapsed (computed when asked: no detector
+        reads it on the per-event path)."""
+        return " ".join(fold(self.raw).casefold().split())
 
 
 class PhraseHit(msgspec.Struct, frozen=True, array_like=True):
@@ -41,7 +46,7 @@ class PhraseHit(msgspec.Struct, frozen=True, array_like=True):
     score: float = 1.0  # 1.0 for an exact token match, lower for a one-typo (fuzzy) match
 
 
-EMPTY = Text("", "", ())
+EMPTY = Text("", ())
 
 
 def cap(text: str, limit: int = MAX_CHARS) -> str:
@@ -67,7 +72,7 @@ def normalize(text: str) -> Text:
         return EMPTY
     raw = cap(text)
     words = fold(raw).casefold().split()
-    return Text(raw, " ".join(words), _tokens(words))
+    return Text(raw, _tokens(words))
 
 
 def _token(word: str) -> str:
