@@ -167,7 +167,7 @@ class ConsistencyDetector:
             state.unreported, state.unreported_tool = -1, ""
         # A go-ahead asked for again while one is pending changes nothing: not searched for.
         pending = state.proposed and not state.confirmed and not state.declined
-        if not pending and _may_propose(text) and _PROPOSAL.search(text) is not None:  # a new go-ahead is asked for
+        if not pending and _may_propose(text) and _at_word_start(_PROPOSAL_BODY, text):  # a new go-ahead is asked for
             state.confirmed = state.declined = False
             state.proposed = True
         if self.ground_in_assistant_text and "ungrounded_argument" in self.enabled:
@@ -308,7 +308,36 @@ _REPORT_WORDS = re.compile(r"\b(?:done|success\w*|complete\w*|confirm\w*|cancell
 
 
 def _reports(text: str) -> bool:
-    return _REPORT_WORDS.search(text) is not None
+    return _at_word_start(_REPORT_BODY, text)
+
+
+def _body(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A ``\\b(?:...)`` pattern without its leading word boundary (see ``_at_word_start``)."""
+    if not pattern.pattern.startswith("\\b(?:") or pattern.flags & re.IGNORECASE:
+        raise ValueError(f"expected a case-sensitive \\b(?:...) pattern, got {pattern.pattern!r}")
+    return re.compile(pattern.pattern[2:])
+
+
+_PROPOSAL_BODY = _body(_PROPOSAL)
+_REPORT_BODY = _body(_REPORT_WORDS)
+
+
+def _at_word_start(body: re.Pattern[str], text: str) -> bool:
+    """``re.search(r"\\b" + body, text) is not None``, faster: without the leading boundary every
+    alternative starts with a literal, so ``re`` skips to the characters that can start one in C;
+    the boundary is then checked where the body matched (rarely more than once)."""
+    position = 0
+    while (match := body.search(text, position)) is not None:
+        start = match.start()
+        if _is_word(text[start - 1:start]) != _is_word(text[start:start + 1]):
+            return True
+        position = start + 1
+    return False
+
+
+def _is_word(char: str) -> bool:
+    """``re``'s word character (``\\w`` on str); False for "" (before the start, past the end)."""
+    return char.isalnum() or char == "_"
 
 
 def _reports_outcome(text: str, claim: tuple[str, str] | None, claim_searched: bool) -> bool:
