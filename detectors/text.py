@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator
-from itertools import islice
+from itertools import compress
 
 import msgspec
 
@@ -163,13 +163,31 @@ def surface(text: Text, start: int, end: int) -> str:
     memo = _last_layout
     if (memo is not None and memo[0] is text) or not 0 <= start < end:
         layout = _layout(text)
-        folded, spans = layout.surface, layout.spans
-    else:  # a snippet needs the spans of its first `end` tokens only: the scan stops there
-        folded = fold(text.raw)
-        spans = list(islice(filter(None, (span for _, span in _word_spans(folded))), end))
-    if not spans or start >= len(spans):
+        spans = layout.spans
+        if not spans or start >= len(spans):
+            return ""
+        return layout.surface[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+    return _snippet(fold(text.raw), start, end)
+
+
+def _snippet(folded: str, start: int, end: int) -> str:
+    """``surface`` without a layout (0 <= start < end), in C calls: which words have a token, then
+    the spans of the first and last word only."""
+    words = folded.split()
+    with_token = list(compress(range(len(words)), map(_TOKENS.__getitem__, words)))
+    if start >= len(with_token):
         return ""
-    return folded[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+    first, last = with_token[start], with_token[min(end, len(with_token)) - 1]
+    return folded[_word_span(folded, words, first)[0]:_word_span(folded, words, last)[1]]
+
+
+def _word_span(folded: str, words: list[str], position: int) -> tuple[int, int]:
+    """The span of the token of word ``position`` (which has one) in the folded text."""
+    offset = len(folded) - len(folded.split(None, position)[-1])  # where the word starts
+    word = words[position]
+    lead = len(word) - len(word.lstrip(_PUNCT))
+    trail = len(word.rstrip(_PUNCT))
+    return offset + lead, offset + max(trail, lead + 1)
 
 
 FUZZY_SCORE = 0.7  # PhraseHit.score of a one-typo match
