@@ -7,8 +7,8 @@ state between events, so the same detector runs in a notebook, a batch job or a 
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 
 import msgspec
 
@@ -25,6 +25,32 @@ class CallRef(msgspec.Struct, array_like=True):
     args_key: str
 
 
+T = TypeVar("T")
+
+
+class computed_once(Generic[T]):
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on each first read):
+    the value is computed on the first read and stored in the instance's ``__dict__``, where later
+    reads find it before this descriptor. A view is read by one thread."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> T | Self:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
+
 class EventView:
     """One event plus what the session derived for it, computed at most once and shared.
 
@@ -32,17 +58,14 @@ class EventView:
     call), or for a tool call its own reference.
     """
 
-    __slots__ = ("__dict__", "call", "event", "index", "kind")
+    __slots__ = ("__dict__", "call", "event", "index", "kind", "ts")
 
     def __init__(self, event: Event, call: CallRef | None = None) -> None:
         self.event = event
         self.index = event.seq
         self.kind: str = type(event).__struct_config__.tag  # type: ignore[assignment]
         self.call = call
-
-    @property
-    def ts(self) -> float | None:
-        return self.event.ts
+        self.ts: float | None = event.ts
 
     @property
     def tool(self) -> str:
@@ -52,12 +75,12 @@ class EventView:
             return self.event.tool
         return ""
 
-    @cached_property
+    @computed_once
     def text(self) -> Text:
         """Normalised message text (user and assistant messages; empty for other kinds)."""
         return normalize(getattr(self.event, "text", "") or "")
 
-    @cached_property
+    @computed_once
     def hits(self) -> list[PhraseHit]:
         """Every lexicon phrase found in the text, from one automaton pass."""
         return find_phrases(self.text)

@@ -24,6 +24,10 @@ _VALUE: Final = re.compile(r"\(\?P<VALUE\d*>")
 _DIGIT: Final = re.compile(r"[0-9]")
 _json: Final = msgspec.json.Encoder()
 MAX_DEPTH: Final = 32  # JSON levels walked by redact_value; deeper content is redacted as text
+# Short texts recur (signal metadata such as "exact", "human", a tool name): their redaction is
+# memoised per redactor. Bounded: cleared when full.
+MEMO_CHARS: Final = 64
+MEMO_SIZE: Final = 4096
 
 
 def luhn_ok(digits: str) -> bool:
@@ -91,9 +95,21 @@ class Redactor:
         self._unconditional = frozenset(i for i, rule in enumerate(self.rules) if not rule.needs)
         self._digit_rules = frozenset(by_need.pop("digit", ()))
         self._needs = tuple((need, frozenset(positions)) for need, positions in by_need.items())
+        self._memo: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
         """``text`` with every match replaced by its rule's placeholder."""
+        if not text or len(text) > MEMO_CHARS:
+            return self._redact(text)
+        memo = self._memo
+        redacted = memo.get(text)
+        if redacted is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            redacted = memo[text] = self._redact(text)
+        return redacted
+
+    def _redact(self, text: str) -> str:
         if not text:
             return text
         active = self._active(text)

@@ -94,7 +94,7 @@ class Session:
     def feed(self, event: Event) -> list[Signal]:
         """Apply one event (in any order); return the signals it (and any freed events) produced."""
         state = self.state
-        if event.seq < state.next_seq or any(p.seq == event.seq for p in state.pending):
+        if event.seq < state.next_seq or (state.pending and any(p.seq == event.seq for p in state.pending)):
             state.duplicates += 1
             return []
         if event.seq > state.next_seq:

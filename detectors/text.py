@@ -9,7 +9,8 @@ computed when a detector needs them (negation scope, snippets), once per message
 from __future__ import annotations
 
 import unicodedata
-from itertools import repeat
+from collections.abc import Iterator
+from itertools import compress
 
 import msgspec
 
@@ -28,8 +29,13 @@ _QUOTES = (
 
 class Text(msgspec.Struct, frozen=True):
     raw: str  # original text, length-capped (head and tail kept)
-    norm: str  # NFKC, casefolded, quotes folded, whitespace collapsed
     tokens: tuple[str, ...]  # words with boundary punctuation and apostrophes removed
+
+    @property
+    def norm(self) -> str:
+        """NFKC, casefolded, quotes folded, whitespace collapsed (computed when asked: no detector
+        reads it on the per-event path)."""
+        return " ".join(fold(self.raw).casefold().split())
 
 
 class PhraseHit(msgspec.Struct, frozen=True, array_like=True):
@@ -40,7 +46,7 @@ class PhraseHit(msgspec.Struct, frozen=True, array_like=True):
     score: float = 1.0  # 1.0 for an exact token match, lower for a one-typo (fuzzy) match
 
 
-EMPTY = Text("", "", ())
+EMPTY = Text("", ())
 
 
 def cap(text: str, limit: int = MAX_CHARS) -> str:
@@ -65,10 +71,36 @@ def normalize(text: str) -> Text:
     if not text:
         return EMPTY
     raw = cap(text)
-    norm = " ".join(fold(raw).casefold().split())
-    words = norm.replace("'", "").split(" ")
-    tokens = tuple(filter(None, map(str.strip, words, repeat(_PUNCT))))
-    return Text(raw, norm, tokens)
+    words = fold(raw).casefold().split()
+    return Text(raw, _tokens(words))
+
+
+def _token(word: str) -> str:
+    """A word without apostrophes and boundary punctuation ("" when nothing is left)."""
+    return word.replace("'", "").strip(_PUNCT)
+
+
+class _TokenMemo(dict[str, str]):
+    """The token of each word, memoised process-wide: messages share most of their words, and
+    str.strip with a set of characters rebuilds its filter on every call. A lookup of a known word
+    stays in C; a new one is computed by ``__missing__``. Bounded: cleared when full."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        token = self[word] = _token(word)
+        return token
+
+
+_TOKENS = _TokenMemo(50_000)
+
+
+def _tokens(words: list[str]) -> tuple[str, ...]:
+    return tuple(filter(None, map(_TOKENS.__getitem__, words)))
 
 
 class _Layout(msgspec.Struct, frozen=True):
@@ -98,18 +130,27 @@ def _compute_layout(text: Text) -> _Layout:
     surface = fold(text.raw)
     spans: list[tuple[int, int]] = []
     breaks: set[int] = set()
+    for word, span in _word_spans(surface):
+        if span is not None:
+            spans.append(span)
+        if spans and word[-1] in _CLAUSE_END:
+            breaks.add(len(spans) - 1)
+    return _Layout(surface, spans, frozenset(breaks))
+
+
+def _word_spans(surface: str) -> Iterator[tuple[str, tuple[int, int] | None]]:
+    """Each word of the folded text with the character span of its token (None when the word
+    has no token: only apostrophes and punctuation)."""
     position = 0
     for word in surface.split():
         start = surface.index(word, position)
         position = start + len(word)
-        core = word.replace("'", "").strip(_PUNCT)
-        if core:
-            lead = len(word) - len(word.lstrip(_PUNCT))
-            trail = len(word.rstrip(_PUNCT))
-            spans.append((start + lead, start + max(trail, lead + 1)))
-        if spans and word[-1] in _CLAUSE_END:
-            breaks.add(len(spans) - 1)
-    return _Layout(surface, spans, frozenset(breaks))
+        if not _token(word):
+            yield word, None
+            continue
+        lead = len(word) - len(word.lstrip(_PUNCT))
+        trail = len(word.rstrip(_PUNCT))
+        yield word, (start + lead, start + max(trail, lead + 1))
 
 
 def clause_breaks(text: Text) -> frozenset[int]:
@@ -119,11 +160,34 @@ def clause_breaks(text: Text) -> frozenset[int]:
 
 def surface(text: Text, start: int, end: int) -> str:
     """The tokens [start, end) as they appear in the message (quotes folded)."""
-    layout = _layout(text)
-    spans = layout.spans
-    if not spans or start >= len(spans):
+    memo = _last_layout
+    if (memo is not None and memo[0] is text) or not 0 <= start < end:
+        layout = _layout(text)
+        spans = layout.spans
+        if not spans or start >= len(spans):
+            return ""
+        return layout.surface[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+    return _snippet(fold(text.raw), start, end)
+
+
+def _snippet(folded: str, start: int, end: int) -> str:
+    """``surface`` without a layout (0 <= start < end), in C calls: which words have a token, then
+    the spans of the first and last word only."""
+    words = folded.split()
+    with_token = list(compress(range(len(words)), map(_TOKENS.__getitem__, words)))
+    if start >= len(with_token):
         return ""
-    return layout.surface[spans[start][0]:spans[min(end, len(spans)) - 1][1]]
+    first, last = with_token[start], with_token[min(end, len(with_token)) - 1]
+    return folded[_word_span(folded, words, first)[0]:_word_span(folded, words, last)[1]]
+
+
+def _word_span(folded: str, words: list[str], position: int) -> tuple[int, int]:
+    """The span of the token of word ``position`` (which has one) in the folded text."""
+    offset = len(folded) - len(folded.split(None, position)[-1])  # where the word starts
+    word = words[position]
+    lead = len(word) - len(word.lstrip(_PUNCT))
+    trail = len(word.rstrip(_PUNCT))
+    return offset + lead, offset + max(trail, lead + 1)
 
 
 FUZZY_SCORE = 0.7  # PhraseHit.score of a one-typo match

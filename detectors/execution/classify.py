@@ -153,7 +153,10 @@ def _json_object(text: str) -> dict[str, Any] | None:
     stripped = text.lstrip()
     if not stripped.startswith("{"):
         return None
-    if not any(hint in stripped for hint in _JSON_HINTS):
+    for hint in _JSON_HINTS:
+        if hint in stripped:
+            break
+    else:
         return {}
     try:
         return msgspec.structs.asdict(_body_decoder.decode(stripped))
@@ -189,11 +192,18 @@ def _body_is_error(body: dict[str, Any]) -> bool:
 def _body_status(body: dict[str, Any]) -> int | None:
     """``error.{status_code,status,code}`` or a top-level ``status_code``; bare ``code`` is data."""
     error = body.get("error")
-    inner = error if isinstance(error, dict) else {}
-    for value in (*(inner.get(k) for k in _ERROR_STATUS_KEYS), *(body.get(k) for k in _BODY_STATUS_KEYS)):
-        if isinstance(value, int) and not isinstance(value, bool) and _is_http(value):
-            return value
+    if isinstance(error, dict):
+        for key in _ERROR_STATUS_KEYS:
+            if _is_http_status(error.get(key)):
+                return error[key]  # type: ignore[no-any-return]
+    for key in _BODY_STATUS_KEYS:
+        if _is_http_status(body.get(key)):
+            return body[key]  # type: ignore[no-any-return]
     return None
+
+
+def _is_http_status(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and _is_http(value)
 
 
 DEFAULT_CLASSIFIER = ErrorClassifier()

@@ -62,6 +62,9 @@ _MARKERS = re.compile(" (?:(?P<decline>{})|(?P<confirm>{}))(?= )".format(
     "|".join(re.escape(p) for p in sorted(_CONSENT["decline_phrases"], key=len, reverse=True)),
     "|".join(re.escape(p) for p in sorted((*_CONSENT["confirm_tokens"], *_CONSENT["confirm_phrases"]),
                                           key=len, reverse=True))))
+# A marker starts at a space before a token that is the first word of one of its phrases.
+_MARKER_STARTS = frozenset(phrase.split(" ")[0] for phrase in (
+    *_CONSENT["decline_phrases"], *_CONSENT["confirm_tokens"], *_CONSENT["confirm_phrases"]))
 _PROPOSAL = re.compile(_LEX["assistant"]["proposal"])
 _CLAIM = re.compile(_LEX["assistant"]["claim"])
 _NOT_A_CLAIM = re.compile(_LEX["assistant"]["not_a_claim"])
@@ -148,8 +151,7 @@ class ConsistencyDetector:
         text = view.event.text[:MAX_TEXT].lower()  # type: ignore[union-attr]
         out: list[Signal] = []
         enabled = self.enabled
-        wants_claim = "unbacked_claim" in enabled or state.unreported >= 0 or (
-            state.problem >= 0 and "ignored_error" in enabled)
+        wants_claim = "unbacked_claim" in enabled or (state.problem >= 0 and "ignored_error" in enabled)
         claim = first_claim(text) if wants_claim else None
         if claim is not None and "unbacked_claim" in enabled and not _backed(state.verbs, claim[1]):
             out.append(_signal("unbacked_claim", view.index, "", 0.6, _snip(claim[0]), outcome=claim[1]))
@@ -161,9 +163,11 @@ class ConsistencyDetector:
                                    f" and the reply does not mention it", result_index=state.problem,
                                    problem=state.problem_kind, claims_success=claim is not None))
             state.problem, state.problem_tool, state.problem_kind = -1, "", ""
-        if state.unreported >= 0 and (claim is not None or _reports(text)):
+        if state.unreported >= 0 and _reports_outcome(text, claim, wants_claim):
             state.unreported, state.unreported_tool = -1, ""
-        if _may_propose(text) and _PROPOSAL.search(text) is not None:  # a new go-ahead is asked for
+        # A go-ahead asked for again while one is pending changes nothing: not searched for.
+        pending = state.proposed and not state.confirmed and not state.declined
+        if not pending and _may_propose(text) and _at_word_start(_PROPOSAL_BODY, text):  # a new go-ahead is asked for
             state.confirmed = state.declined = False
             state.proposed = True
         if self.ground_in_assistant_text and "ungrounded_argument" in self.enabled:
@@ -233,12 +237,25 @@ def consent(text: Text) -> str:
         verdict = "confirm"
     elif first in _DECLINE_OPENERS and not padded.startswith(_NOT_DECLINES):
         verdict = "decline"
-    for match in _MARKERS.finditer(padded):
+    for match in _markers(tokens, padded):
         if match.lastgroup == "decline":
             verdict = "decline"
         elif not _negated(text, padded, match.start(), match.group()):
             verdict = "confirm"
     return verdict
+
+
+def _markers(tokens: tuple[str, ...], padded: str) -> Iterator[re.Match[str]]:
+    """``_MARKERS.finditer(padded)``, tried only at the spaces before tokens that can start a
+    marker (a match elsewhere is impossible: a marker's first word is a whole token)."""
+    position, resume = 0, 0  # the space before the current token; where the last match ended
+    for token in tokens:
+        if position >= resume and token in _MARKER_STARTS:
+            match = _MARKERS.match(padded, position)
+            if match is not None:
+                resume = match.end()
+                yield match
+        position += len(token) + 1
 
 
 def _negated(text: Text, padded: str, at: int, marker: str) -> bool:
@@ -291,7 +308,44 @@ _REPORT_WORDS = re.compile(r"\b(?:done|success\w*|complete\w*|confirm\w*|cancell
 
 
 def _reports(text: str) -> bool:
-    return _REPORT_WORDS.search(text) is not None
+    return _at_word_start(_REPORT_BODY, text)
+
+
+def _body(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A ``\\b(?:...)`` pattern without its leading word boundary (see ``_at_word_start``)."""
+    if not pattern.pattern.startswith("\\b(?:") or pattern.flags & re.IGNORECASE:
+        raise ValueError(f"expected a case-sensitive \\b(?:...) pattern, got {pattern.pattern!r}")
+    return re.compile(pattern.pattern[2:])
+
+
+_PROPOSAL_BODY = _body(_PROPOSAL)
+_REPORT_BODY = _body(_REPORT_WORDS)
+
+
+def _at_word_start(body: re.Pattern[str], text: str) -> bool:
+    """``re.search(r"\\b" + body, text) is not None``, faster: without the leading boundary every
+    alternative starts with a literal, so ``re`` skips to the characters that can start one in C;
+    the boundary is then checked where the body matched (rarely more than once)."""
+    position = 0
+    while (match := body.search(text, position)) is not None:
+        start = match.start()
+        if _is_word(text[start - 1:start]) != _is_word(text[start:start + 1]):
+            return True
+        position = start + 1
+    return False
+
+
+def _is_word(char: str) -> bool:
+    """``re``'s word character (``\\w`` on str); False for "" (before the start, past the end)."""
+    return char.isalnum() or char == "_"
+
+
+def _reports_outcome(text: str, claim: tuple[str, str] | None, claim_searched: bool) -> bool:
+    """A claim or a report word in the message. When the claim was not searched for already, the
+    cheaper report-word search goes first and the claim is only looked for when it finds none."""
+    if claim_searched:
+        return claim is not None or _reports(text)
+    return _reports(text) or first_claim(text) is not None
 
 
 # -- grounding -------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ class LoopDetector:
             if size > len(names):
                 break
             tail = names[-size:]
-            if len(set(tail[:period])) > 1 and all(tail[i] == tail[i + period] for i in range(size - period)):
+            if len(set(tail[:period])) > 1 and tail[period:] == tail[:-period]:  # each name repeats `period` later
                 return period
         return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import filterfalse
 from typing import Any
 
 from detectors.base import EventView
@@ -59,4 +60,4 @@ def is_satisfied(view: EventView) -> bool:
 def content_tokens(tokens: Iterable[str], limit: int) -> list[str]:
     """Distinct non-stopword tokens, in order of first appearance, at most ``limit``."""
     stopwords = matcher().words.stopwords
-    return list(dict.fromkeys(t for t in tokens if t not in stopwords))[:limit]
+    return list(dict.fromkeys(filterfalse(stopwords.__contains__, tokens)))[:limit]

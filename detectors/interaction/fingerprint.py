@@ -12,8 +12,23 @@ import zlib
 
 import msgspec
 
-_HASHES: dict[str, int] = {}
-_MAX_CACHED = 50_000
+
+class _HashMemo(dict[str, int]):
+    """crc32 of each token, memoised process-wide: a known token is looked up in C, a new one is
+    hashed by ``__missing__``. Bounded: cleared when full."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, token: str) -> int:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[token] = zlib.crc32(token.encode())
+        return value
+
+
+_HASHES = _HashMemo(50_000)
 
 
 class Fingerprint(msgspec.Struct, array_like=True):
@@ -24,13 +39,7 @@ class Fingerprint(msgspec.Struct, array_like=True):
 
 
 def token_hashes(tokens: set[str]) -> list[int]:
-    """crc32 of each token, memoised process-wide (bounded)."""
-    missing = tokens.difference(_HASHES)
-    if missing:
-        if len(_HASHES) + len(missing) > _MAX_CACHED:
-            _HASHES.clear()
-            missing = tokens
-        _HASHES.update((t, zlib.crc32(t.encode())) for t in missing)
+    """crc32 of each token, in the set's order."""
     return list(map(_HASHES.__getitem__, tokens))
 
 
@@ -49,7 +58,10 @@ def similarity(a: Fingerprint, b: Fingerprint, k: int, floor: float = 0.0) -> fl
     if min(a.size, b.size) < floor * max(a.size, b.size):
         return 0.0
     mine = set(a.sketch)
-    union = mine.union(b.sketch)
     if a.size > len(a.sketch) or b.size > len(b.sketch):  # truncated sketches: bottom-k estimate
-        union = set(sorted(union)[:k])
-    return len(union.intersection(mine, b.sketch)) / len(union) if union else 0.0
+        union = set(sorted(mine.union(b.sketch))[:k])
+        return len(union.intersection(mine, b.sketch)) / len(union) if union else 0.0
+    theirs = set(b.sketch)  # complete sketches: the exact Jaccard of the two hash sets
+    shared = len(mine.intersection(theirs))
+    union_size = len(mine) + len(theirs) - shared
+    return shared / union_size if union_size else 0.0

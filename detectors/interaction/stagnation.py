@@ -49,14 +49,15 @@ class Stagnation:
         self.max_turns, self.baseline_turns, self.max_duration = max_turns, baseline_turns, max_duration
 
     def on_event(self, state: StagnationState, view: EventView) -> list[Signal]:
-        out: list[Signal] = []
-        if view.kind in ROLES:
-            out += self._repetition(state, view)
-        if view.kind == "user":
+        kind = view.kind
+        out = self._repetition(state, view) if kind in ROLES else []
+        if kind == "user":
             state.user_turns += 1
             state.satisfied = state.satisfied or is_satisfied(view)
-        dragging = self._dragging(state, view)
-        return out + ([dragging] if dragging else [])
+        dragging = None if state.dragging else self._dragging(state, view)
+        if dragging:
+            out.append(dragging)
+        return out
 
     def on_close(self, state: StagnationState, close: CloseView) -> list[Signal]:
         return []

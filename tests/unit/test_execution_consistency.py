@@ -216,3 +216,25 @@ def test_streaming_with_state_round_trips_equals_batch() -> None:
     assert streamed + session.close() == expected
     state = session.state.detectors[0]
     assert len(msgspec.msgpack.encode(state)) < 1024
+
+
+@pytest.mark.parametrize("text", [
+    "", "confirm", "unconfirmed", "x(yes)", "(yes)", "_proceed", "1proceed", "é proceed", "éproceed",
+    "would you like me to", "is that correct?", "it is done", "undone", "has  been", "all set.", "resetting",
+])
+def test_word_start_search_equals_the_boundary_regex(text: str) -> None:
+    from detectors.execution import consistency as module
+
+    assert module._at_word_start(module._PROPOSAL_BODY, text) == (module._PROPOSAL.search(text) is not None)
+    assert module._reports(text) == (module._REPORT_WORDS.search(text) is not None)
+
+
+def test_consent_markers_equal_the_finditer() -> None:
+    from detectors.execution import consistency as module
+
+    for raw in ("yes please go ahead", "no, dont proceed", "i dont want to proceed. yes", "ok, sounds good",
+                "that works, please confirm", "not now", "yes yes yes"):
+        tokens = normalize(raw).tokens
+        padded = f" {' '.join(tokens)} "
+        found = [(m.span(), m.lastgroup) for m in module._markers(tokens, padded)]
+        assert found == [(m.span(), m.lastgroup) for m in module._MARKERS.finditer(padded)]

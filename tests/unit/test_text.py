@@ -68,3 +68,19 @@ def test_fold_maps_every_typographic_quote_and_dash_and_keeps_the_rest() -> None
     assert fold("caf\u00e9 \u2019") == "caf\u00e9 '"  # NFKC keeps é; the rest of the text is untouched
     assert fold("ｆｕｌｌ\u2019") == "full'"  # NFKC first, then the quotes
     assert fold("plain 'ascii' text") == "plain 'ascii' text"
+
+
+@pytest.mark.parametrize("raw", [
+    "Thanks, that's great!", "  “Quoted” — and  'spaced'\tout ", "-- ok -- then ...", "no. YES, please!!", "x",
+])
+def test_snippet_without_layout_equals_the_layout_spans(raw: str) -> None:
+    from detectors import text as module
+
+    text = normalize(raw)
+    spans = module._compute_layout(text)
+    for start in range(len(text.tokens) + 1):
+        for end in range(start + 1, len(text.tokens) + 2):
+            module._last_layout = None
+            fast = module.surface(text, start, end)
+            module._last_layout = (text, spans)
+            assert fast == module.surface(text, start, end)
