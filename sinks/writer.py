@@ -32,7 +32,7 @@ import msgspec
 from detectors.model import Event, TrajectoryReport
 from sinks import rows
 from sinks.alerts import ALERT_COLUMNS
-from sinks.client import ClientFactory, ClientHolder
+from sinks.client import ClientFactory, ClientHolder, insert_settings
 
 T = TypeVar("T")
 TABLES = {
@@ -110,7 +110,7 @@ def wait_out(attempts: Generator[Retry, None, T], sleep: Callable[[float], None]
 def batch_token(table: str, table_rows: Sequence[rows.Row]) -> str:
     """Deterministic content hash of a batch (same rows in the same order -> same token)."""
     digest = hashlib.blake2b(table.encode(), digest_size=16)
-    digest.update(_pack.encode([list(row) for row in table_rows]))
+    digest.update(_pack.encode(table_rows))  # tuples encode as arrays, like lists
     return digest.hexdigest()
 
 
@@ -233,8 +233,9 @@ class Writer:
         self.holder.reset()  # the next attempt reconnects
 
     def _insert(self, table: _Table, token: str, batch: list[rows.Row]) -> None:
-        self.holder.get().insert(table.name, batch, column_names=table.columns, database=self.database,
-                                 settings={"insert_deduplication_token": token})
+        client = self.holder.get()
+        client.insert(table.name, batch, column_names=table.columns, database=self.database,
+                      settings={**insert_settings(client), "insert_deduplication_token": token})
 
     def discard(self) -> int:
         """Drop every pending row of every table (the batch will be redelivered); return how many."""
