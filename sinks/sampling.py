@@ -15,7 +15,7 @@ from typing import Any, Final
 import msgspec
 
 from detectors.triage import packaged_config
-from sinks.selection import Selection, source_table, where
+from sinks.selection import SORT_KEY_TYPES, SORT_KEYS, Selection, source_table, stored_table, where
 
 COLUMNS: Final = ("trajectory_id", "pipeline_version", "triage_score", "quality", "signal_types",
                   "category_counts", "tool_errors", "events")
@@ -171,6 +171,45 @@ def _reason(strategy: str, seed: int, values: dict[str, Any]) -> str:
     return f"random by seed {seed}"
 
 
+def stored_order_query(selection: Selection, database: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """The first ``limit`` stored rows in the order of an unscored strategy (random, heuristic),
+    without FINAL: superseded versions included, each row with its sort key and version."""
+    table = stored_table(selection)
+    clause, params = where(selection)
+    sql = (f"SELECT {', '.join(COLUMNS)}, {SORT_KEYS[table]} AS row_key, version FROM {database}.{table} {clause} "
+           f"ORDER BY {ORDERS[selection.strategy]} LIMIT {{limit:UInt32}}")
+    return sql, {**params, "seed": selection.seed, "limit": limit}
+
+
+def newest_versions(client: Any, selection: Selection, database: str, keys: list[Any]) -> dict[Any, int]:
+    """Sort key -> the highest version stored under it (the row FINAL keeps), read by key."""
+    table = stored_table(selection)
+    sql = (f"SELECT {SORT_KEYS[table]} AS row_key, max(version) FROM {database}.{table} "
+           f"WHERE {SORT_KEYS[table]} IN {{keys:Array({SORT_KEY_TYPES[table]})}} GROUP BY row_key")
+    return {tuple(key): version for key, version in client.query(sql, parameters={"keys": keys}).result_rows}
+
+
+def newest_first(client: Any, selection: Selection, database: str) -> list[dict[str, Any]]:
+    """The first ``n`` rows FINAL would give, without FINAL: the stored rows in order (2n, then 4x
+    more while too few are newest), keeping those whose version is the newest of their key. The
+    newest rows among the first k stored rows are the first newest rows (any newest row ranking
+    above one of them is itself among the k), so n of them are the answer."""
+    limit = 2 * selection.n
+    while True:
+        stored = list(client.query(*stored_order_query(selection, database, limit)).named_results())
+        newest = newest_versions(client, selection, database, [row["row_key"] for row in stored]) if stored else {}
+        latest = {row["trajectory_id"]: row for row in stored if newest.get(tuple(row["row_key"])) == row["version"]}
+        if len(latest) >= selection.n or len(stored) < limit:
+            return list(latest.values())[:selection.n]
+        limit *= 4
+
+
+def sample_newest(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
+    """random and heuristic: no score, so no cohort over the selection; read without FINAL."""
+    return [_row(values, _reason(selection.strategy, selection.seed, values))
+            for values in newest_first(client, selection, database)]
+
+
 def sample_ordered(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
     sql, params = ordered_query(selection, database, weights)
     return [_row(values, _reason(selection.strategy, selection.seed, values))
@@ -239,8 +278,8 @@ def set_cover(candidates: list[Candidate], types: dict[str, set[str]], n: int) -
 
 SAMPLERS: Final[dict[str, Callable[[Any, Selection, str, CohortWeights | None], list[Row]]]] = {
     "signals": sample_ordered,
-    "heuristic": sample_ordered,
-    "random": sample_ordered,
+    "heuristic": sample_newest,
+    "random": sample_newest,
     "stratified": sample_stratified,
     "diverse": sample_diverse,
 }

@@ -7,6 +7,9 @@ import random
 import pytest
 
 from detectors.model import CATEGORIES, SIGNAL_TYPES, category_of
+from sinks.migrate import migrate
+from sinks.sampling import ORDERS, sample
+from sinks.selection import SORT_KEYS, Selection
 from sinks.service import execute
 from sinks.writer import Writer
 from tests.support.chdb import count, make_report
@@ -102,3 +105,50 @@ def test_hostile_filter_values_return_empty_and_harm_nothing(loaded, value, stra
     for field in ("agent", "tenant", "quality", "signal", "pipeline_version"):
         assert run(loaded, strategy=strategy, n=5, **{field: value}) == []
     assert count(client, f"SELECT count() FROM {db}.trajectories FINAL") >= len(reports)
+
+
+@pytest.fixture(scope="module")
+def superseded(ch):
+    """40 trajectories of agent "nf"; every other one also has an older, non-final version (a lower
+    version) that would rank first by tool errors and carries another score and quality, written
+    before and after the newest rows, in small batches (many parts)."""
+    client, _ = ch
+    db = f"{ch[1]}_nf"
+    migrate(client, db)
+    for table in ("trajectories", "trajectory_versions"):  # the older rows stay until the queries ran
+        client.command(f"SYSTEM STOP MERGES {db}.{table}")
+    newest = [make_report(f"nf-{i:02d}", events=20, tool_errors=i % 3, agent="nf", triage=0.5,
+                          quality=("good", "poor")[i % 2]) for i in range(40)]
+    older = [make_report(f"nf-{i:02d}", events=5, final=False, tool_errors=9, agent="nf", triage=0.9, quality="poor")
+             for i in range(0, 40, 2)]
+    sink = Writer(lambda: client, db, max_rows=7)
+    for batch in (older[:10], newest, older[10:]):
+        sink.write_reports(batch)
+    sink.flush()
+    yield client, db
+    client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+@pytest.mark.parametrize("strategy", ["random", "heuristic"])
+@pytest.mark.parametrize(("pipeline_version", "quality"), [("", ""), ("1.0.0", ""), ("", "poor")])
+def test_unscored_strategies_read_without_final_what_final_gives(superseded, strategy, pipeline_version, quality):
+    client, db = superseded
+    selection = Selection(strategy=strategy, n=15, seed=5, agent="nf", pipeline_version=pipeline_version,
+                          quality=quality)
+    table = "trajectory_versions" if pipeline_version else "trajectories"
+    final_sql = (f"SELECT trajectory_id, triage_score, quality FROM {db}.{table} FINAL WHERE agent_id = 'nf' "
+                 f"{'AND quality = {quality:String}' if quality else ''} "
+                 f"ORDER BY {ORDERS[strategy]} LIMIT 15")
+    expected = client.query(final_sql, parameters={"seed": 5, "quality": quality}).result_rows
+    rows = sample(client, selection, db)
+    assert len(expected) == 15 and all(score == pytest.approx(0.5) for _, score, _ in expected)
+    assert [(r["id"], r["triage_score"], r["quality"]) for r in rows] == [(i, round(s, 4), q) for i, s, q in expected]
+    assert count(client, f"SELECT count() FROM {db}.{table} WHERE agent_id = 'nf'") == 60  # the older rows are there
+
+
+def test_sort_keys_are_the_tables_sorting_keys(ch):
+    # reading without FINAL looks rows up by the key FINAL collapses on: it must be the schema's
+    client, db = ch
+    stored = dict(client.query("SELECT name, sorting_key FROM system.tables WHERE database = {db:String}",
+                               parameters={"db": db}).result_rows)
+    assert {table: f"({stored[table]})" for table in SORT_KEYS} == SORT_KEYS

@@ -119,11 +119,13 @@ class FakeClient:
 
     def query(self, sql, parameters):
         self.queries.append((sql, parameters))
+        if "max(version)" in sql:  # the newest version under each key: every stored row is the newest
+            return FakeResult([(key, 1) for key in parameters["keys"]])
         if "trajectory_id IN" in sql:
             return FakeResult([self.details[i] for i in parameters["ids"] if i in self.details])
         if "GROUP BY" in sql or "groupArray" in sql:
             return FakeResult(self.groups)
-        return FakeResult(list(self.details.values()))
+        return FakeResult([{**row, "row_key": (row["trajectory_id"],), "version": 1} for row in self.details.values()])
 
 
 def _detail(tid, score, types):
