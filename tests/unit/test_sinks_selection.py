@@ -119,13 +119,16 @@ class FakeClient:
 
     def query(self, sql, parameters):
         self.queries.append((sql, parameters))
-        if "max(version)" in sql:  # the newest version under each key: every stored row is the newest
-            return FakeResult([(key, 1) for key in parameters["keys"]])
+        if "AS row_key" in sql:  # the newest row under each key: every stored row is the newest
+            return FakeResult([{**self.details[key[0]], "row_key": key, "version": 1} for key in parameters["keys"]])
+        if "{limit:UInt32}" in sql:  # the stored rows in order: the keyed strategies' rows are all keyed here
+            unkeyed = [] if "task_key = ''" in sql else [(i, tid, (tid,), 1) for i, tid in enumerate(self.details)]
+            return FakeResult([("", unkeyed)] if unkeyed else [])
         if "trajectory_id IN" in sql:
             return FakeResult([self.details[i] for i in parameters["ids"] if i in self.details])
         if "GROUP BY" in sql or "groupArray" in sql:
             return FakeResult(self.groups)
-        return FakeResult([{**row, "row_key": (row["trajectory_id"],), "version": 1} for row in self.details.values()])
+        return FakeResult(list(self.details.values()))
 
 
 def _detail(tid, score, types):
