@@ -15,7 +15,7 @@ from typing import Any, Final
 import msgspec
 
 from detectors.triage import packaged_config
-from sinks.selection import SORT_KEY_TYPES, SORT_KEYS, Selection, stored_table, where
+from sinks.selection import SORT_KEYS, Selection, stored_table, where
 
 COLUMNS: Final = ("trajectory_id", "pipeline_version", "triage_score", "quality", "signal_types",
                   "category_counts", "tool_errors", "events")
@@ -157,7 +157,7 @@ def details(client: Any, selection: Selection, database: str, ids: list[str],
 
 
 # ------------------------------------------------------------------ newest rows without FINAL
-# The order of each strategy as a tuple, smallest first (the order of ORDERS); over stored rows
+# The order of each strategy as ascending expressions (the order of ORDERS); over stored rows
 # without a cohort key the combined score is the trajectory score.
 STORED_SCORE: Final = "toFloat64(triage_score)"
 ORDER_TUPLES: Final = {
@@ -167,59 +167,70 @@ ORDER_TUPLES: Final = {
     "heuristic": f"-toInt64(tool_errors), -toInt64(events), {HASH}",
     "random": HASH,
 }
-ONE_GROUP: Final = "['']"  # the strategies that rank one list
+Stored = tuple[str, int]  # (trajectory id, version) of a stored row
 
 
-def stored_heaps_query(selection: Selection, database: str, groups: str, limit: int) -> tuple[str, dict[str, Any]]:
-    """Per group, the first ``limit`` stored rows in the strategy's order, without FINAL: superseded
-    versions included, each entry ``(order..., trajectory_id, sort key, version)``. The scored
-    strategies read the rows without a cohort key here (the keyed ones: ``scored_source``)."""
-    table = stored_table(selection)
+def stored_query(selection: Selection, database: str, groups: str | None, limit: int) -> tuple[str, dict[str, Any]]:
+    """The first ``limit`` stored rows in the strategy's order, without FINAL (superseded versions
+    included), as (trajectory_id, version): one list, or per signal type/category (``groups``: one
+    bounded heap each). The scored strategies read the rows without a cohort key here (the keyed
+    ones: ``scored_source``)."""
     clause, params = where(selection)
     clause += f" AND {UNKEYED}" if selection.strategy in SCORED else ""
-    sql = (
-        f"SELECT grp, groupArraySorted({{limit:UInt32}})(({ORDER_TUPLES[selection.strategy]}, trajectory_id, "
-        f"{SORT_KEYS[table]}, version)) FROM (SELECT *, {groups} AS groups FROM {database}.{table} {clause}) "
-        "ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp"
-    )
+    rows = f"{database}.{stored_table(selection)} {clause}"
+    order = ORDER_TUPLES[selection.strategy]
+    if groups is None:
+        sql = f"SELECT trajectory_id, version FROM {rows} ORDER BY {order} LIMIT {{limit:UInt32}}"
+    else:
+        sql = (f"SELECT grp, groupArraySorted({{limit:UInt32}})(({order}, trajectory_id, version)) "
+               f"FROM (SELECT *, {groups} AS groups FROM {rows}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp")
     return sql, {**params, "seed": selection.seed, "limit": limit}
 
 
-def newest_rows(client: Any, selection: Selection, database: str, keys: list[Any]) -> dict[Any, Row]:
-    """Sort key -> its newest stored row (the highest version: the row FINAL keeps), read by key,
-    with the output columns (and for scored strategies the score of a row without peers)."""
+def stored_rows(client: Any, selection: Selection, database: str, groups: str | None,
+                limit: int) -> dict[str, list[Stored]]:
+    sql, params = stored_query(selection, database, groups, limit)
+    result = client.query(sql, parameters=params).result_rows
+    if groups is None:
+        return {"": [(tid, version) for tid, version in result]} if result else {}
+    return {group: [(entry[-2], entry[-1]) for entry in entries] for group, entries in result}
+
+
+def newest_rows(client: Any, selection: Selection, database: str, ids: list[str]) -> dict[Stored, Row]:
+    """(trajectory id, version) -> the row, for the newest row of each sort key of these trajectories
+    (the highest version: the row FINAL keeps), with the output columns (and for the scored
+    strategies the score of a row without peers)."""
     table = stored_table(selection)
     scored = f", {STORED_SCORE} AS score, 0 AS peers, 0 AS agreeing, '' AS basis" if selection.strategy in SCORED else ""
     sql = (f"SELECT {', '.join(COLUMNS)}{scored}, {HASH} AS h, {SORT_KEYS[table]} AS row_key, version "
-           f"FROM {database}.{table} WHERE {SORT_KEYS[table]} IN {{keys:Array({SORT_KEY_TYPES[table]})}} "
-           "ORDER BY version")
-    found = client.query(sql, parameters={"keys": keys, "seed": selection.seed}).named_results()
-    return {tuple(row["row_key"]): row for row in found}  # ascending versions: the newest stays
+           f"FROM {database}.{table} WHERE trajectory_id IN {{ids:Array(String)}} ORDER BY version")
+    by_key = {tuple(row["row_key"]): row for row in  # ascending versions: the newest of each key stays
+              client.query(sql, parameters={"ids": ids, "seed": selection.seed}).named_results()}
+    return {(row["trajectory_id"], row["version"]): row for row in by_key.values()}
 
 
-def newest_groups(client: Any, selection: Selection, database: str, groups: str) -> dict[str, list[Row]]:
+def newest_groups(client: Any, selection: Selection, database: str, groups: str | None) -> dict[str, list[Row]]:
     """Per group, the first ``n`` rows FINAL would give, without FINAL: the first stored rows (2n,
-    then 4x more while a group has too few newest ones), kept when their version is the newest of
-    their sort key. The newest rows among the first k stored rows are the first newest rows (a
-    newest row ranking above one of them is itself among the k), so n of them are the answer."""
+    then 4x more while a group has too few newest ones), kept when they are the newest of their
+    sort key. The newest rows among the first k stored rows are the first newest rows (a newest row
+    ranking above one of them is itself among the k), so n of them are the answer."""
     limit = 2 * selection.n
     while True:
-        heaps = client.query(*stored_heaps_query(selection, database, groups, limit)).result_rows
-        keys = list({tuple(entry[-2]) for _, entries in heaps for entry in entries})
-        newest = newest_rows(client, selection, database, keys) if keys else {}
-        kept = {group: newest_of(entries, newest) for group, entries in heaps}
-        if all(len(kept[group]) >= selection.n or len(entries) < limit for group, entries in heaps):
+        stored = stored_rows(client, selection, database, groups, limit)
+        ids = list({tid for entries in stored.values() for tid, _ in entries})
+        newest = newest_rows(client, selection, database, ids) if ids else {}
+        kept = {group: newest_of(entries, newest) for group, entries in stored.items()}
+        if all(len(kept[group]) >= selection.n or len(entries) < limit for group, entries in stored.items()):
             return {group: rows[:selection.n] for group, rows in kept.items()}
         limit *= 4
 
 
-def newest_of(entries: list[tuple[Any, ...]], newest: dict[Any, Row]) -> list[Row]:
-    """The entries' rows that are the newest of their key, in entry order, once per trajectory."""
+def newest_of(entries: list[Stored], newest: dict[Stored, Row]) -> list[Row]:
+    """The entries that are the newest row of their key, in entry order, once per trajectory."""
     kept: dict[str, Row] = {}
     for entry in entries:
-        row = newest.get(tuple(entry[-2]))
-        if row is not None and row["version"] == entry[-1]:
-            kept.setdefault(row["trajectory_id"], row)
+        if entry in newest:
+            kept.setdefault(entry[0], newest[entry])
     return list(kept.values())
 
 
@@ -258,7 +269,7 @@ def _reason(strategy: str, seed: int, values: dict[str, Any]) -> str:
 def sample_newest(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
     """random and heuristic: no score, so no cohort; the newest rows without FINAL."""
     return [_row(values, _reason(selection.strategy, selection.seed, values))
-            for values in newest_groups(client, selection, database, ONE_GROUP).get("", [])]
+            for values in newest_groups(client, selection, database, None).get("", [])]
 
 
 def best_first(values: Row) -> tuple[float, int]:
@@ -269,7 +280,7 @@ def sample_ordered(client: Any, selection: Selection, database: str, weights: Co
     """signals: the keyed rows by their combined score and the others by their trajectory score, merged."""
     sql, params = ordered_query(selection, database, weights)
     keyed = list(client.query(sql, parameters=params).named_results())
-    unkeyed = newest_groups(client, selection, database, ONE_GROUP).get("", [])
+    unkeyed = newest_groups(client, selection, database, None).get("", [])
     ranked = sorted([*keyed, *unkeyed], key=best_first)[:selection.n]
     return [_row(values, _reason(selection.strategy, selection.seed, values)) for values in ranked]
 

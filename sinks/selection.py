@@ -63,15 +63,11 @@ def epoch_ms(text: str) -> int:
 
 
 # The sorting key of each table (sinks/schema/001_core.sql): the rows FINAL collapses are the rows
-# with the same key, every version of a trajectory has the same one (docs/sampling.md), and a lookup by
-# key reads only the granules that hold it.
+# with the same key (every version of a trajectory has the same one, docs/sampling.md); sampling
+# keeps the newest row of each key without FINAL, and reads the keyed trajectories' FINAL by key.
 SORT_KEYS: Final = {
     "trajectories": "(tenant_id, agent_id, toDate(first_ts), xxHash32(trajectory_id), trajectory_id)",
     "trajectory_versions": "(trajectory_id, pipeline_version, xxHash32(trajectory_id))",
-}
-SORT_KEY_TYPES: Final = {
-    "trajectories": "Tuple(String, String, Date, UInt32, String)",
-    "trajectory_versions": "Tuple(String, String, UInt32)",
 }
 
 

@@ -120,10 +120,9 @@ class FakeClient:
     def query(self, sql, parameters):
         self.queries.append((sql, parameters))
         if "AS row_key" in sql:  # the newest row under each key: every stored row is the newest
-            return FakeResult([{**self.details[key[0]], "row_key": key, "version": 1} for key in parameters["keys"]])
-        if "{limit:UInt32}" in sql:  # the stored rows in order: the keyed strategies' rows are all keyed here
-            unkeyed = [] if "task_key = ''" in sql else [(i, tid, (tid,), 1) for i, tid in enumerate(self.details)]
-            return FakeResult([("", unkeyed)] if unkeyed else [])
+            return FakeResult([{**self.details[tid], "row_key": (tid,), "version": 1} for tid in parameters["ids"]])
+        if "{limit:UInt32}" in sql:  # the stored rows in order: the scored strategies' rows are all keyed here
+            return FakeResult([] if "task_key = ''" in sql else [(tid, 1) for tid in self.details])
         if "trajectory_id IN" in sql:
             return FakeResult([self.details[i] for i in parameters["ids"] if i in self.details])
         if "GROUP BY" in sql or "groupArray" in sql:
