@@ -230,14 +230,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000, help="rows per insert (the writer's max_rows)")
     parser.add_argument("--writer-max", type=int, default=1_000_000, help="above this n, generate in SQL")
-    parser.add_argument("--repeat", type=int, default=20, help="runs of each sampling query")
+    parser.add_argument("--repeat", type=int, default=20, help="runs of each sampling query (0: none)")
     parser.add_argument("--dsn", default="")
     parser.add_argument("--database", default="bench")
     parser.add_argument("--events", type=int, default=0, help="synthetic events per trajectory (events table)")
     parser.add_argument("--redact", action="store_true", help="content redaction on (SIGNALS_REDACT_CONTENT=1)")
     args = parser.parse_args()
     workdir = "" if args.dsn else tempfile.mkdtemp(prefix="bench-ch-")
-    client = connect(args.dsn or f"chdb://{workdir}")
+    try:
+        run(connect(args.dsn or f"chdb://{workdir}"), args)
+    finally:
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(client: Any, args: argparse.Namespace) -> None:
     db = args.database
     migrate(client, db)
     client.command(f"TRUNCATE TABLE IF EXISTS {db}.trajectories")
@@ -245,15 +252,14 @@ def main() -> None:
         write_through_writer(client, db, args.n, args.batch, args.events, args.redact)
     else:
         generate(client, db, args.n)
+    if not args.repeat:
+        return
     timed("FINAL count", lambda: client.query(f"SELECT count() FROM {db}.trajectories FINAL").result_rows[0][0],
           args.repeat)
     for strategy, extra in (("signals", {"agent": "agent-7"}), ("stratified", {}), ("diverse", {}), ("random", {}),
                             ("heuristic", {})):
         selection = Selection(strategy=strategy, n=50, seed=7, **extra)
         timed(f"{strategy} 50 {extra or ''}", lambda s=selection: sample(client, s, db), args.repeat)
-    if workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()
