@@ -9,17 +9,35 @@ from importlib import metadata
 from typing import Any, Final
 
 import clickhouse_connect
+from clickhouse_connect.driver._chdbclient import ChdbClient
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from sinks.config import resolve_dsn
 
 ClientFactory = Callable[[], Any]
-__all__ = ["SERVER_FLOOR", "ClientFactory", "ClientHolder", "DatabaseError", "UnsupportedVersion", "check_server",
-           "connect", "factory"]
+__all__ = ["INSERT_SETTINGS", "SERVER_FLOOR", "SERVER_INSERT_SETTINGS", "ClientFactory", "ClientHolder", "DatabaseError",
+           "UnsupportedVersion", "check_server", "connect", "factory", "insert_settings"]
 
 # The oldest ClickHouse server we support: the compose image's version, whose engine (chdb-core 26.3)
 # tools/lowest_versions.sh tests; the main suite tests chDB's newest. Below it, `signals migrate` refuses.
 SERVER_FLOOR: Final = (26, 3)
+
+
+# Every insert of the writer: no ReplacingMergeTree collapse inside the inserted block (reads collapse
+# versions anyway: FINAL, or the latest-version reads of docs/sampling.md); measured 1.3x faster on
+# the trajectories table (bench/bench_clickhouse.py).
+INSERT_SETTINGS: Final = {"optimize_on_insert": 0}
+# ... and on a server, asynchronous inserts: the server buffers many workers' small batches into
+# fewer parts. wait_for_async_insert: the insert returns once the rows are written (or fails), so a
+# batch is acknowledged, retried and kept exactly as with a plain insert; async_insert_deduplicate:
+# the batch's insert_deduplication_token still deduplicates a retry.
+SERVER_INSERT_SETTINGS: Final = {**INSERT_SETTINGS, "async_insert": 1, "wait_for_async_insert": 1,
+                                 "async_insert_deduplicate": 1}
+
+
+def insert_settings(client: Any) -> dict[str, Any]:
+    """The settings of the writer's inserts on this client (the embedded engine takes no async inserts)."""
+    return dict(INSERT_SETTINGS if isinstance(client, ChdbClient) else SERVER_INSERT_SETTINGS)
 
 
 class UnsupportedVersion(Exception):

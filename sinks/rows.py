@@ -8,8 +8,9 @@ built by an older pipeline version).
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -31,23 +32,28 @@ SIGNAL_COLUMNS: Final = (
 EVENT_COLUMNS: Final = ("trajectory_id", "seq", "kind", "ts", "tenant_id", "agent_id", "payload")
 
 Row = tuple[Any, ...]
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)  # stored for "no timestamp known"
+EPOCH: Final = 0  # stored for "no timestamp known" (1970-01-01)
 TS_RANGE: Final = (-2_208_988_800.0, 10_413_792_000.0)  # 1900-01-01 .. 2300-01-01, DateTime64's range
 _json = msgspec.json.Encoder()
 _ID_FIELDS: Final = ("kind", "trajectory_id", "agent_id", "app_id", "tenant_id", "model", "tool", "call_id")
 
 
-def to_datetime(ts: float | None) -> datetime:
-    """Unix seconds -> UTC datetime; unknown, NaN or outside DateTime64's years 1900-2299 -> EPOCH."""
+def to_ms(ts: float | None) -> int:
+    """Unix seconds -> Unix milliseconds (floored), the DateTime64(3) columns' ticks: the client
+    writes ints as they are, where a datetime costs a conversion per value. Unknown, NaN or outside
+    DateTime64's years 1900-2299 -> EPOCH."""
     if ts is None or not TS_RANGE[0] <= ts < TS_RANGE[1]:
         return EPOCH
-    return datetime.fromtimestamp(ts, tz=UTC)
+    return math.floor(ts * 1000)
+
+
+_category = functools.lru_cache(maxsize=1024)(category_of)  # a few dozen types, one lookup per signal
 
 
 def category_totals(counts: Mapping[str, int]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for signal_type, n in counts.items():
-        category = category_of(signal_type)
+        category = _category(signal_type)
         totals[category] = totals.get(category, 0) + n
     return totals
 
@@ -67,7 +73,7 @@ def trajectory_row(report: TrajectoryReport, *, redact_content: bool = False) ->
         row_version(r.pipeline_version, r.events, r.final), int(r.final), r.quality,
         r.quality_score, r.triage_score, sorted(r.counts), dict(r.counts), category_totals(r.counts),
         r.events, r.user_turns, r.assistant_turns, r.tool_calls, r.tool_errors,
-        to_datetime(r.first_ts), to_datetime(r.last_ts), _json.encode(r).decode(),
+        to_ms(r.first_ts), to_ms(r.last_ts), _json.encode(r).decode(),
         r.task_key, r.request_key, r.context_key, r.action_sig,
     )
 
@@ -82,9 +88,9 @@ def signal_rows(report: TrajectoryReport, ts_by_seq: Mapping[int, float | None] 
     times = ts_by_seq or {}
     return [
         (
-            r.id, r.tenant_id, r.agent_id, r.pipeline_version, version, s.type, category_of(s.type),
+            r.id, r.tenant_id, r.agent_id, r.pipeline_version, version, s.type, _category(s.type),
             s.type.split(".", 1)[0], max(s.index, 0), s.confidence, s.snippet, s.tool,
-            _json.encode(s.metadata).decode(), to_datetime(_known(times.get(s.index), r.last_ts)),
+            _json.encode(s.metadata).decode(), to_ms(_known(times.get(s.index), r.last_ts)),
         )
         for s in r.signals
     ]
@@ -97,7 +103,7 @@ def _known(ts: float | None, fallback: float | None) -> float | None:
 def event_rows(events: Iterable[Event], *, redact_content: bool = False) -> list[tuple[Any, ...]]:
     payload = _redacted_payload if redact_content else _payload
     return [
-        (e.trajectory_id, e.seq, type(e).__struct_config__.tag, to_datetime(e.ts), e.tenant_id, e.agent_id,
+        (e.trajectory_id, e.seq, type(e).__struct_config__.tag, to_ms(e.ts), e.tenant_id, e.agent_id,
          payload(e))
         for e in events
     ]

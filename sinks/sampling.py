@@ -9,13 +9,13 @@ score (cohort evidence computed over the selection, ``scored_source``) and add i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import msgspec
 
 from detectors.triage import packaged_config
-from sinks.selection import Selection, source_table, where
+from sinks.selection import SORT_KEYS, Selection, stored_table, where
 
 COLUMNS: Final = ("trajectory_id", "pipeline_version", "triage_score", "quality", "signal_types",
                   "category_counts", "tool_errors", "events")
@@ -28,6 +28,8 @@ ORDERS: Final = {
 }
 SCORED: Final = frozenset({"signals", "stratified", "diverse"})  # strategies ranked by the combined score
 Row = dict[str, Any]
+Candidate = tuple[float, int, str]  # (-score, seeded hash, trajectory id): best first when sorted
+GROUPS: Final = {"type": "signal_types", "category": "mapKeys(category_counts)"}
 
 
 class CohortWeights(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,15 +53,34 @@ def cohort_weights(config: Any = None) -> CohortWeights:
     return CohortWeights(**stages, cohort_prior=config.cohort_prior)
 
 
-def scored_source(selection: Selection, database: str, weights: CohortWeights) -> tuple[str, dict[str, Any]]:
-    """The selected trajectories with their cohort evidence and combined score (detectors/cohort.py).
+KEYED: Final = "(task_key != '' OR request_key != '')"  # rows that can have peers
+UNKEYED: Final = "task_key = '' AND request_key = ''"  # no peers: their score is the trajectory score
+
+
+def keyed_rows(selection: Selection, database: str) -> str:
+    """The newest rows (FINAL) of the trajectories that have a cohort key in some version, read by
+    sort key: FINAL merges only their granules (none when no row has a key). GLOBAL IN: on a cluster
+    the keys are collected once and sent to the shards (a plain IN over the Distributed table inside
+    a distributed query is refused); on one node it is IN."""
+    table = f"{database}.{stored_table(selection)}"
+    key = SORT_KEYS[stored_table(selection)]
+    return f"(SELECT * FROM {table} FINAL WHERE {key} GLOBAL IN (SELECT {key} FROM {table} WHERE {KEYED}))"
+
+
+def scored_source(selection: Selection, database: str, weights: CohortWeights,
+                  rows: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The selected keyed trajectories with their cohort evidence and combined score (detectors/cohort.py).
 
     Peers are the other selected rows with the same task key (when there are any), else the same
     request key, within one agent and configuration; ``agreeing`` peers ended with the same
     ``action_sig``. Without peers the score is the stored trajectory score. Window counts over the
-    selection: the cost is one sort of the selected rows.
+    selection: the cost is one sort of the selected rows. Rows without a key have no peers and
+    share no window with keyed rows, so the windows run over the keyed rows only (``rows``: another
+    set of newest rows, e.g. ``trajectories FINAL``, to score them all); the rows without a key are
+    ranked by their trajectory score without FINAL (``newest_groups``).
     """
     clause, params = where(selection)
+    clause += f" AND {KEYED}" if rows is None else ""
     t = "least(greatest(toFloat64(triage_score), 1e-6), 1 - 1e-6)"
     inner = (
         "SELECT *, "
@@ -67,7 +88,7 @@ def scored_source(selection: Selection, database: str, weights: CohortWeights) -
         "count() OVER (PARTITION BY agent_id, context_key, task_key, action_sig) AS task_same, "
         "count() OVER (PARTITION BY agent_id, context_key, request_key) AS request_n, "
         "count() OVER (PARTITION BY agent_id, context_key, request_key, action_sig) AS request_same "
-        f"FROM {source_table(selection, database)} {clause}"
+        f"FROM {rows or keyed_rows(selection, database)} {clause}"
     )
     task, request = "agent_id, context_key, task_key", "agent_id, context_key, request_key"
     # Agreeing ordered pairs per cohort: the sum over its members of their agreeing peers, written
@@ -101,29 +122,25 @@ def scored_source(selection: Selection, database: str, weights: CohortWeights) -
 
 def ordered_query(selection: Selection, database: str,
                   weights: CohortWeights | None = None) -> tuple[str, dict[str, Any]]:
-    if selection.strategy in SCORED:
-        source, params = scored_source(selection, database, weights or cohort_weights())
-        columns = [*COLUMNS, *COHORT_COLUMNS]
-        sql = f"SELECT {', '.join(columns)} FROM {source} ORDER BY {ORDERS[selection.strategy]} LIMIT {{n:UInt32}}"
-    else:
-        clause, params = where(selection)
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM {source_table(selection, database)} {clause} "
-               f"ORDER BY {ORDERS[selection.strategy]} LIMIT {{n:UInt32}}")
+    """The keyed rows of the ``signals`` strategy in its order, with their seeded hash ``h``."""
+    source, params = scored_source(selection, database, weights or cohort_weights())
+    columns = [*COLUMNS, *COHORT_COLUMNS]
+    sql = (f"SELECT {', '.join(columns)}, {HASH} AS h FROM {source} "
+           f"ORDER BY {ORDERS[selection.strategy]} LIMIT {{n:UInt32}}")
     return sql, {**params, "seed": selection.seed, "n": selection.n}
 
 
 def top_by_group_query(selection: Selection, database: str, group: str, per_group: int,
                        weights: CohortWeights | None = None) -> tuple[str, dict[str, Any]]:
-    """Top ``per_group`` trajectories by the combined score per signal type/category in one GROUP BY.
+    """Top ``per_group`` keyed trajectories by the combined score per signal type/category in one GROUP BY.
 
     ``groupArraySorted`` keeps a bounded heap per group instead of sorting every (row, group) pair
     as ``LIMIT k BY`` does.
     """
     source, params = scored_source(selection, database, weights or cohort_weights())
-    keys = "signal_types" if group == "type" else "mapKeys(category_counts)"
     sql = (
         "SELECT grp, groupArraySorted({k:UInt32})((-score, h, trajectory_id)) AS top "
-        f"FROM (SELECT trajectory_id, score, {HASH} AS h, {keys} AS groups "
+        f"FROM (SELECT trajectory_id, score, {HASH} AS h, {GROUPS[group]} AS groups "
         f"FROM {source}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp"
     )
     return sql, {**params, "seed": selection.seed, "k": per_group}
@@ -131,12 +148,90 @@ def top_by_group_query(selection: Selection, database: str, group: str, per_grou
 
 def details(client: Any, selection: Selection, database: str, ids: list[str],
             weights: CohortWeights | None = None) -> dict[str, dict[str, Any]]:
-    """Output columns of the given trajectories (small tuples in the heaps above keep them fast)."""
+    """Output columns of the given keyed trajectories (small tuples in the heaps above keep them fast)."""
     source, params = scored_source(selection, database, weights or cohort_weights())
     sql = (f"SELECT trajectory_id, pipeline_version, triage_score, quality, signal_types, "
            f"{', '.join(COHORT_COLUMNS)} FROM {source} WHERE trajectory_id IN {{ids:Array(String)}}")
     rows = client.query(sql, parameters={**params, "ids": ids}).named_results()
     return {row["trajectory_id"]: row for row in rows}
+
+
+# ------------------------------------------------------------------ newest rows without FINAL
+# The order of each strategy as ascending expressions (the order of ORDERS); over stored rows
+# without a cohort key the combined score is the trajectory score.
+STORED_SCORE: Final = "toFloat64(triage_score)"
+ORDER_TUPLES: Final = {
+    "signals": f"-{STORED_SCORE}, {HASH}",
+    "stratified": f"-{STORED_SCORE}, {HASH}",
+    "diverse": f"-{STORED_SCORE}, {HASH}",
+    "heuristic": f"-toInt64(tool_errors), -toInt64(events), {HASH}",
+    "random": HASH,
+}
+Stored = tuple[str, int]  # (trajectory id, version) of a stored row
+
+
+def stored_query(selection: Selection, database: str, groups: str | None, limit: int) -> tuple[str, dict[str, Any]]:
+    """The first ``limit`` stored rows in the strategy's order, without FINAL (superseded versions
+    included), as (trajectory_id, version): one list, or per signal type/category (``groups``: one
+    bounded heap each). The scored strategies read the rows without a cohort key here (the keyed
+    ones: ``scored_source``)."""
+    clause, params = where(selection)
+    clause += f" AND {UNKEYED}" if selection.strategy in SCORED else ""
+    rows = f"{database}.{stored_table(selection)} {clause}"
+    order = ORDER_TUPLES[selection.strategy]
+    if groups is None:
+        sql = f"SELECT trajectory_id, version FROM {rows} ORDER BY {order} LIMIT {{limit:UInt32}}"
+    else:
+        sql = (f"SELECT grp, groupArraySorted({{limit:UInt32}})(({order}, trajectory_id, version)) "
+               f"FROM (SELECT *, {groups} AS groups FROM {rows}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp")
+    return sql, {**params, "seed": selection.seed, "limit": limit}
+
+
+def stored_rows(client: Any, selection: Selection, database: str, groups: str | None,
+                limit: int) -> dict[str, list[Stored]]:
+    sql, params = stored_query(selection, database, groups, limit)
+    result = client.query(sql, parameters=params).result_rows
+    if groups is None:
+        return {"": [(tid, version) for tid, version in result]} if result else {}
+    return {group: [(entry[-2], entry[-1]) for entry in entries] for group, entries in result}
+
+
+def newest_rows(client: Any, selection: Selection, database: str, ids: list[str]) -> dict[Stored, Row]:
+    """(trajectory id, version) -> the row, for the newest row of each sort key of these trajectories
+    (the highest version: the row FINAL keeps), with the output columns (and for the scored
+    strategies the score of a row without peers)."""
+    table = stored_table(selection)
+    scored = f", {STORED_SCORE} AS score, 0 AS peers, 0 AS agreeing, '' AS basis" if selection.strategy in SCORED else ""
+    sql = (f"SELECT {', '.join(COLUMNS)}{scored}, {HASH} AS h, {SORT_KEYS[table]} AS row_key, version "
+           f"FROM {database}.{table} WHERE trajectory_id IN {{ids:Array(String)}} ORDER BY version")
+    by_key = {tuple(row["row_key"]): row for row in  # ascending versions: the newest of each key stays
+              client.query(sql, parameters={"ids": ids, "seed": selection.seed}).named_results()}
+    return {(row["trajectory_id"], row["version"]): row for row in by_key.values()}
+
+
+def newest_groups(client: Any, selection: Selection, database: str, groups: str | None) -> dict[str, list[Row]]:
+    """Per group, the first ``n`` rows FINAL would give, without FINAL: the first stored rows (2n,
+    then 4x more while a group has too few newest ones), kept when they are the newest of their
+    sort key. The newest rows among the first k stored rows are the first newest rows (a newest row
+    ranking above one of them is itself among the k), so n of them are the answer."""
+    limit = 2 * selection.n
+    while True:
+        stored = stored_rows(client, selection, database, groups, limit)
+        ids = list({tid for entries in stored.values() for tid, _ in entries})
+        newest = newest_rows(client, selection, database, ids) if ids else {}
+        kept = {group: newest_of(entries, newest) for group, entries in stored.items()}
+        if all(len(kept[group]) >= selection.n or len(entries) < limit for group, entries in stored.items()):
+            return {group: rows[:selection.n] for group, rows in kept.items()}
+        limit *= 4
+
+
+def newest_of(entries: list[Stored], newest: dict[Stored, Row]) -> list[Row]:
+    """The entries that are the newest row of their key, in entry order, once per trajectory."""
+    kept: dict[str, Row] = {}
+    for entry in entries:
+        if entry in newest:
+            kept.setdefault(entry[0], newest[entry])
+    return list(kept.values())
 
 
 def _row(values: dict[str, Any], reason: str) -> Row:
@@ -171,26 +266,45 @@ def _reason(strategy: str, seed: int, values: dict[str, Any]) -> str:
     return f"random by seed {seed}"
 
 
-def sample_ordered(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
-    sql, params = ordered_query(selection, database, weights)
+def sample_newest(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
+    """random and heuristic: no score, so no cohort; the newest rows without FINAL."""
     return [_row(values, _reason(selection.strategy, selection.seed, values))
-            for values in client.query(sql, parameters=params).named_results()]
+            for values in newest_groups(client, selection, database, None).get("", [])]
+
+
+def best_first(values: Row) -> tuple[float, int]:
+    return -float(values["score"]), int(values["h"])
+
+
+def sample_ordered(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
+    """signals: the keyed rows by their combined score and the others by their trajectory score, merged."""
+    sql, params = ordered_query(selection, database, weights)
+    keyed = list(client.query(sql, parameters=params).named_results())
+    unkeyed = newest_groups(client, selection, database, None).get("", [])
+    ranked = sorted([*keyed, *unkeyed], key=best_first)[:selection.n]
+    return [_row(values, _reason(selection.strategy, selection.seed, values)) for values in ranked]
 
 
 def _candidates(client: Any, selection: Selection, database: str, group: str,
-                weights: CohortWeights | None) -> list[tuple[str, list[tuple[Any, ...]]]]:
+                weights: CohortWeights | None) -> tuple[list[tuple[str, list[Candidate]]], dict[str, Row]]:
+    """Per group, the best ``n`` of the keyed and the unkeyed candidates; and the unkeyed rows by id."""
     sql, params = top_by_group_query(selection, database, group, selection.n, weights)
-    return [(name, list(top)) for name, top in client.query(sql, parameters=params).result_rows]
+    strata: dict[str, list[Candidate]] = {name: list(top) for name, top in client.query(sql, parameters=params).result_rows}
+    unkeyed = newest_groups(client, selection, database, GROUPS[group])
+    known = {row["trajectory_id"]: row for rows in unkeyed.values() for row in rows}
+    for name, rows in unkeyed.items():
+        strata[name] = [*strata.get(name, []), *((*best_first(row), row["trajectory_id"]) for row in rows)]
+    best = {name: sorted(candidates)[:selection.n] for name, candidates in strata.items()}
+    return [(name, best[name]) for name in sorted(best) if best[name]], known  # a group of superseded rows only: none
 
 
 def sample_stratified(client: Any, selection: Selection, database: str,
                       weights: CohortWeights | None = None) -> list[Row]:
     """Round-robin over signal categories (alphabetical), each taking its next best unseen trajectory."""
-    strata = _candidates(client, selection, database, "category", weights)
-    return _rows(client, selection, database, round_robin(strata, selection.n), weights)
+    strata, known = _candidates(client, selection, database, "category", weights)
+    return _rows(client, selection, database, round_robin(strata, selection.n), weights, known)
 
 
-Candidate = tuple[float, int, str]  # (-triage_score, seeded hash, trajectory id): best first when sorted
 
 
 def round_robin(strata: list[tuple[str, list[Candidate]]], n: int) -> dict[str, str]:
@@ -209,18 +323,27 @@ def round_robin(strata: list[tuple[str, list[Candidate]]], n: int) -> dict[str, 
     return chosen
 
 
+def _found(client: Any, selection: Selection, database: str, ids: Iterable[str], weights: CohortWeights | None,
+           known: dict[str, Row]) -> dict[str, Row]:
+    """Output columns of the ids: the unkeyed ones are known, the keyed ones are read (``details``)."""
+    keyed = [tid for tid in ids if tid not in known]
+    return {**(details(client, selection, database, keyed, weights) if keyed else {}), **known}
+
+
 def _rows(client: Any, selection: Selection, database: str, reasons: dict[str, str],
-          weights: CohortWeights | None) -> list[Row]:
-    found = details(client, selection, database, list(reasons), weights) if reasons else {}
+          weights: CohortWeights | None, known: dict[str, Row]) -> list[Row]:
+    found = _found(client, selection, database, reasons, weights, known)
     return [_row(found[tid], reason) for tid, reason in reasons.items() if tid in found]
 
 
 def sample_diverse(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
     """Greedy set cover of signal types over per-type top candidates, then fill by triage."""
-    candidates = {c[2]: c for _, top in _candidates(client, selection, database, "type", weights) for c in top}
-    found = details(client, selection, database, list(candidates), weights) if candidates else {}
+    strata, known = _candidates(client, selection, database, "type", weights)
+    candidates = {c[2]: c for _, top in strata for c in top}
+    found = _found(client, selection, database, candidates, weights, known)
     types = {tid: set(row["signal_types"]) for tid, row in found.items()}
-    return _rows(client, selection, database, set_cover(list(candidates.values()), types, selection.n), weights)
+    reasons = set_cover(list(candidates.values()), types, selection.n)
+    return _rows(client, selection, database, reasons, weights, found)
 
 
 def set_cover(candidates: list[Candidate], types: dict[str, set[str]], n: int) -> dict[str, str]:
@@ -239,8 +362,8 @@ def set_cover(candidates: list[Candidate], types: dict[str, set[str]], n: int) -
 
 SAMPLERS: Final[dict[str, Callable[[Any, Selection, str, CohortWeights | None], list[Row]]]] = {
     "signals": sample_ordered,
-    "heuristic": sample_ordered,
-    "random": sample_ordered,
+    "heuristic": sample_newest,
+    "random": sample_newest,
     "stratified": sample_stratified,
     "diverse": sample_diverse,
 }

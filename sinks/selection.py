@@ -62,9 +62,22 @@ def epoch_ms(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
+# The sorting key of each table (sinks/schema/001_core.sql): the rows FINAL collapses are the rows
+# with the same key (every version of a trajectory has the same one, docs/sampling.md); sampling
+# keeps the newest row of each key without FINAL, and reads the keyed trajectories' FINAL by key.
+SORT_KEYS: Final = {
+    "trajectories": "(tenant_id, agent_id, toDate(first_ts), xxHash32(trajectory_id), trajectory_id)",
+    "trajectory_versions": "(trajectory_id, pipeline_version, xxHash32(trajectory_id))",
+}
+
+
+def stored_table(selection: Selection) -> str:
+    """The table a selection reads: the newest records, or one pipeline version's."""
+    return "trajectory_versions" if selection.pipeline_version else "trajectories"
+
+
 def source_table(selection: Selection, database: str) -> str:
-    table = "trajectory_versions" if selection.pipeline_version else "trajectories"
-    return f"{database}.{table} FINAL"
+    return f"{database}.{stored_table(selection)} FINAL"
 
 
 def where(selection: Selection) -> tuple[str, dict[str, Any]]:

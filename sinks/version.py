@@ -12,6 +12,7 @@ release. Consequences:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -20,6 +21,7 @@ MAX_EVENTS: Final = 2**23 - 1
 _LIMITS: Final = (2**16 - 1, 2**12 - 1, 2**12 - 1)
 
 
+@functools.lru_cache(maxsize=256)  # a handful of versions, one lookup per row written
 def pipeline_rank(pipeline_version: str) -> int:
     """``"1.4.2"`` -> an integer that orders like the semantic version (0 when unparseable)."""
     match = _SEMVER.match(pipeline_version.strip())

@@ -5,9 +5,10 @@
     writer.flush(); writer.close()
 
 Every path writes through it: the worker's sink agents, `signals load`, `demo` and replay. Rows are
-sealed into batches of at most ``max_rows`` per table; each sealed batch gets a deterministic
-``insert_deduplication_token`` (a hash of its content) that it keeps across retries, so a retry
-after an insert whose reply was lost is deduplicated by ClickHouse.
+sealed into batches of at most ``max_rows`` per table (20k by default: of 5k, 20k and 100k rows, 20k
+went fastest against a plain insert of the same rows, bench/bench_clickhouse.py --batch); each
+sealed batch gets a deterministic ``insert_deduplication_token`` (a hash of its content) that it
+keeps across retries, so a retry after an insert whose reply was lost is deduplicated by ClickHouse.
 
 There is one retry loop, ``retrying``: a failed insert drops the client (the next attempt
 reconnects) and is retried after the backoff, doubling up to its maximum; after ``retries`` failed
@@ -32,7 +33,7 @@ import msgspec
 from detectors.model import Event, TrajectoryReport
 from sinks import rows
 from sinks.alerts import ALERT_COLUMNS
-from sinks.client import ClientFactory, ClientHolder
+from sinks.client import ClientFactory, ClientHolder, insert_settings
 
 T = TypeVar("T")
 TABLES = {
@@ -110,7 +111,7 @@ def wait_out(attempts: Generator[Retry, None, T], sleep: Callable[[float], None]
 def batch_token(table: str, table_rows: Sequence[rows.Row]) -> str:
     """Deterministic content hash of a batch (same rows in the same order -> same token)."""
     digest = hashlib.blake2b(table.encode(), digest_size=16)
-    digest.update(_pack.encode([list(row) for row in table_rows]))
+    digest.update(_pack.encode(table_rows))  # tuples encode as arrays, like lists
     return digest.hexdigest()
 
 
@@ -136,7 +137,7 @@ class _Table:
 
 class Writer:
     def __init__(self, make_client: ClientFactory, database: str, *, backoff: Backoff = DEFAULT_BACKOFF,
-                 max_rows: int = 5000, max_interval: float = 1.0, tables: Iterable[str] = tuple(TABLES),
+                 max_rows: int = 20_000, max_interval: float = 1.0, tables: Iterable[str] = tuple(TABLES),
                  redact_content: bool = False, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.holder, self.database, self.backoff = ClientHolder(make_client), database, backoff
@@ -233,8 +234,9 @@ class Writer:
         self.holder.reset()  # the next attempt reconnects
 
     def _insert(self, table: _Table, token: str, batch: list[rows.Row]) -> None:
-        self.holder.get().insert(table.name, batch, column_names=table.columns, database=self.database,
-                                 settings={"insert_deduplication_token": token})
+        client = self.holder.get()
+        client.insert(table.name, batch, column_names=table.columns, database=self.database,
+                      settings={**insert_settings(client), "insert_deduplication_token": token})
 
     def discard(self) -> int:
         """Drop every pending row of every table (the batch will be redelivered); return how many."""

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import pytest
 
 from detectors.model import CATEGORIES, SIGNAL_TYPES, category_of
+from sinks import sampling
+from sinks.migrate import migrate
+from sinks.sampling import ORDERS, sample
+from sinks.selection import SORT_KEYS, Selection
 from sinks.service import execute
 from sinks.writer import Writer
 from tests.support.chdb import count, make_report
@@ -102,3 +107,111 @@ def test_hostile_filter_values_return_empty_and_harm_nothing(loaded, value, stra
     for field in ("agent", "tenant", "quality", "signal", "pipeline_version"):
         assert run(loaded, strategy=strategy, n=5, **{field: value}) == []
     assert count(client, f"SELECT count() FROM {db}.trajectories FINAL") >= len(reports)
+
+
+@pytest.fixture(scope="module")
+def superseded(ch):
+    """40 trajectories of agent "nf"; every other one also has an older, non-final version (a lower
+    version) that would rank first by tool errors and carries another score and quality, written
+    before and after the newest rows, in small batches (many parts)."""
+    client, _ = ch
+    db = f"{ch[1]}_nf"
+    migrate(client, db)
+    for table in ("trajectories", "trajectory_versions"):  # the older rows stay until the queries ran
+        client.command(f"SYSTEM STOP MERGES {db}.{table}")
+    newest = [make_report(f"nf-{i:02d}", events=20, tool_errors=i % 3, agent="nf", triage=0.5,
+                          quality=("good", "poor")[i % 2]) for i in range(40)]
+    older = [make_report(f"nf-{i:02d}", events=5, final=False, tool_errors=9, agent="nf", triage=0.9, quality="poor")
+             for i in range(0, 40, 2)]
+    sink = Writer(lambda: client, db, max_rows=7)
+    for batch in (older[:10], newest, older[10:]):
+        sink.write_reports(batch)
+    sink.flush()
+    yield client, db
+    client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+@pytest.mark.parametrize("strategy", ["random", "heuristic"])
+@pytest.mark.parametrize(("pipeline_version", "quality"), [("", ""), ("1.0.0", ""), ("", "poor")])
+def test_unscored_strategies_read_without_final_what_final_gives(superseded, strategy, pipeline_version, quality):
+    client, db = superseded
+    selection = Selection(strategy=strategy, n=15, seed=5, agent="nf", pipeline_version=pipeline_version,
+                          quality=quality)
+    table = "trajectory_versions" if pipeline_version else "trajectories"
+    final_sql = (f"SELECT trajectory_id, triage_score, quality FROM {db}.{table} FINAL WHERE agent_id = 'nf' "
+                 f"{'AND quality = {quality:String}' if quality else ''} "
+                 f"ORDER BY {ORDERS[strategy]} LIMIT 15")
+    expected = client.query(final_sql, parameters={"seed": 5, "quality": quality}).result_rows
+    rows = sample(client, selection, db)
+    assert len(expected) == 15 and all(score == pytest.approx(0.5) for _, score, _ in expected)
+    assert [(r["id"], r["triage_score"], r["quality"]) for r in rows] == [(i, round(s, 4), q) for i, s, q in expected]
+    assert count(client, f"SELECT count() FROM {db}.{table} WHERE agent_id = 'nf'") == 60  # the older rows are there
+
+
+def test_sort_keys_are_the_tables_sorting_keys(ch):
+    # reading without FINAL looks rows up by the key FINAL collapses on: it must be the schema's
+    client, db = ch
+    stored = dict(client.query("SELECT name, sorting_key FROM system.tables WHERE database = {db:String}",
+                               parameters={"db": db}).result_rows)
+    assert {table: f"({stored[table]})" for table in SORT_KEYS} == SORT_KEYS
+
+
+def _keyed(report, task: str, action: str):
+    return msgspec.structs.replace(report, task_key=task, action_sig=action, context_key="ctx")
+
+
+@pytest.fixture(scope="module")
+def mixed(ch):
+    """Agent "mx": 24 trajectories in tasks of three (cohort keys), 24 without keys; older,
+    non-final versions (lower versions) that would outrank them: of unkeyed ones with the top score,
+    of keyed ones without their key, and keyed versions of unkeyed ones. Merges stopped."""
+    client, _ = ch
+    db = f"{ch[1]}_mx"
+    migrate(client, db)
+    for table in ("trajectories", "trajectory_versions"):
+        client.command(f"SYSTEM STOP MERGES {db}.{table}")
+    rng = random.Random(11)
+
+    def report(i: int, **kw):
+        types = rng.sample(SIGNAL_TYPES, rng.choice((1, 2, 3)))
+        return make_report(f"mx-{i:02d}", {t: 1 for t in types}, agent="mx", triage=round(rng.random(), 3), **kw)
+
+    newest = [_keyed(report(i, events=20), f"task-{i // 3}", f"act-{i % 2}") if i < 24 else report(i, events=20)
+              for i in range(48)]
+    older = [report(i, events=5, final=False) for i in range(0, 48, 3)]
+    older = [_keyed(r, "task-x", "act-0") if i % 2 else msgspec.structs.replace(r, triage_score=0.999)
+             for i, r in enumerate(older)]
+    sink = Writer(lambda: client, db, max_rows=9)
+    for batch in (older[:8], newest, older[8:]):
+        sink.write_reports(batch)
+    sink.flush()
+    yield client, db
+    client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+def _reference_heaps(client, db, selection, group):
+    """The strata of the single query over every newest row (FINAL), the cohort windows over them all."""
+    table = "trajectory_versions" if selection.pipeline_version else "trajectories"
+    source, params = sampling.scored_source(selection, db, sampling.cohort_weights(), rows=f"{db}.{table} FINAL")
+    sql = (f"SELECT grp, groupArraySorted({selection.n})((-score, xxHash64(trajectory_id, {{seed:UInt64}}), "
+           f"trajectory_id)) FROM (SELECT trajectory_id, score, {sampling.GROUPS[group]} AS groups FROM {source}) "
+           "ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp")
+    return [(name, list(top)) for name, top in client.query(sql, parameters={**params, "seed": selection.seed}).result_rows]
+
+
+@pytest.mark.parametrize("pipeline_version", ["", "1.0.0"])
+def test_scored_strategies_equal_the_single_final_query(mixed, pipeline_version):
+    client, db = mixed
+    table = "trajectory_versions" if pipeline_version else "trajectories"
+    assert count(client, f"SELECT count() FROM {db}.{table}") == 64  # the older rows are there
+    signals = Selection(strategy="signals", n=12, seed=3, agent="mx", pipeline_version=pipeline_version)
+    source, params = sampling.scored_source(signals, db, sampling.cohort_weights(), rows=f"{db}.{table} FINAL")
+    expected = client.query(f"SELECT trajectory_id, score, peers FROM {source} ORDER BY score DESC, "
+                            "xxHash64(trajectory_id, {seed:UInt64}) LIMIT 12", parameters={**params, "seed": 3}).result_rows
+    got = sample(client, signals, db)
+    assert [(r["id"], r["triage_score"], r["cohort"]["peers"]) for r in got] == [
+        (tid, round(score, 4), peers) for tid, score, peers in expected]
+    assert any(peers for *_, peers in expected) and not all(peers for *_, peers in expected)
+    for strategy, group in (("stratified", "category"), ("diverse", "type")):
+        selection = Selection(strategy=strategy, n=5, seed=3, agent="mx", pipeline_version=pipeline_version)
+        assert sampling._candidates(client, selection, db, group, None)[0] == _reference_heaps(client, db, selection, group)

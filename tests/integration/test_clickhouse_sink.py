@@ -53,6 +53,37 @@ def test_same_batch_twice_and_replays_leave_one_latest_row(ch):
     assert count(client, f"SELECT count() FROM {db}.signals FINAL WHERE trajectory_id = 'dup-0'") == 2
 
 
+def test_two_versions_in_one_batch_read_as_the_newest(ch):
+    # the writer's inserts do not collapse versions inside a block (optimize_on_insert = 0): the
+    # reads must, whichever version comes first in the batch
+    client, db = ch
+    sink = sink_for(client, db)
+    sink.write_reports([make_report("one-batch-a", events=9, triage=0.9), make_report("one-batch-a", events=4, triage=0.1),
+                        make_report("one-batch-b", events=4, triage=0.1), make_report("one-batch-b", events=9, triage=0.9)])
+    sink.flush()
+    assert count(client, f"SELECT count() FROM {db}.trajectories WHERE startsWith(trajectory_id, 'one-batch-')") == 4
+    rows = client.query(f"SELECT trajectory_id, events FROM {db}.trajectories FINAL "
+                        "WHERE startsWith(trajectory_id, 'one-batch-') ORDER BY trajectory_id").result_rows
+    assert rows == [("one-batch-a", 9), ("one-batch-b", 9)]
+
+
+def test_times_are_stored_to_the_millisecond(ch):
+    # rows carry Unix milliseconds (DateTime64(3)'s ticks): not seconds, not truncated to the second
+    client, db = ch
+    sink = sink_for(client, db)
+    sink.write_reports([make_report("ms-time", first_ts=1_735_689_600.1234)])
+    sink.flush()
+    stored = client.query(f"SELECT toUnixTimestamp64Milli(first_ts), toUnixTimestamp64Milli(last_ts) "
+                          f"FROM {db}.trajectories WHERE trajectory_id = 'ms-time'").result_rows
+    assert stored == [(1_735_689_600_123, 1_735_689_660_123)]
+
+
+def test_embedded_inserts_are_not_async(ch):
+    from sinks.client import insert_settings
+    client, _ = ch
+    assert insert_settings(client) == {"optimize_on_insert": 0}
+
+
 def test_new_pipeline_supersedes_and_old_replay_cannot_override(ch):
     client, db = ch
     sink = sink_for(client, db)

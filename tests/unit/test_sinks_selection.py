@@ -119,6 +119,10 @@ class FakeClient:
 
     def query(self, sql, parameters):
         self.queries.append((sql, parameters))
+        if "AS row_key" in sql:  # the newest row under each key: every stored row is the newest
+            return FakeResult([{**self.details[tid], "row_key": (tid,), "version": 1} for tid in parameters["ids"]])
+        if "{limit:UInt32}" in sql:  # the stored rows in order: the scored strategies' rows are all keyed here
+            return FakeResult([] if "task_key = ''" in sql else [(tid, 1) for tid in self.details])
         if "trajectory_id IN" in sql:
             return FakeResult([self.details[i] for i in parameters["ids"] if i in self.details])
         if "GROUP BY" in sql or "groupArray" in sql:

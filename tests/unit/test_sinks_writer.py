@@ -17,6 +17,7 @@ class FakeClient:
             self.failures -= 1
             raise ConnectionError("down")
         self.inserts.append((table, list(rows), settings["insert_deduplication_token"]))
+        self.settings = settings
 
     def close(self):
         self.closed += 1
@@ -54,6 +55,17 @@ def test_batches_are_split_and_tokens_deterministic():
     assert w.flush() == 3
     assert [len(rows) for _, rows, _ in client.inserts] == [2, 1]
     assert client.inserts[0][2] == batch_token("events", [(1,), (2,)]) != batch_token("events", [(2,), (1,)])
+
+
+def test_server_inserts_are_async_and_acknowledged_with_their_token():
+    # a server client (not chDB): async inserts that return once written, deduplicated by the token
+    client = FakeClient(failures=1)
+    w, _, _ = writer(client)
+    w.add("events", [(1,)])
+    w.flush()
+    assert client.settings == {"optimize_on_insert": 0, "async_insert": 1, "wait_for_async_insert": 1,
+                               "async_insert_deduplicate": 1,
+                               "insert_deduplication_token": batch_token("events", [(1,)])}
 
 
 def test_transient_failure_retried_with_growing_backoff_and_reconnect():
