@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import subprocess
 import sys
@@ -28,10 +27,8 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.builders
 
 from detectors.adapters import Trajectory
-from streams.cli.commands.produce import Summary, chunks, produce, throttle
-from streams.codec import decode, encode_events
-from streams.kafka import client_options
-from streams.pipeline import ended
+from streams.cli.commands.produce import Summary, produce
+from streams.codec import decode
 from streams.settings import Settings
 from tests.builders import A, C, R, U, conv
 
@@ -56,38 +53,8 @@ def trajectories(events: int, prefix: str) -> list[Trajectory]:
 
 async def produce_concurrent(settings: Settings, data: list[Trajectory], *, batch: int = 1, rate: float = 0.0,
                              concurrent: int = 0) -> Summary:
-    """As ``signals produce``, but ``concurrent`` trajectories are open at once and their messages go
-    round-robin (live traffic: many sessions at a time, each event in its own worker batch); a
-    trajectory that ends is replaced by the next. 0: one trajectory after the other."""
-    if concurrent <= 0:
-        return await produce(settings, data, batch=batch, rate=rate)
-    from collections import deque
-
-    from aiokafka import AIOKafkaProducer
-    producer = AIOKafkaProducer(linger_ms=10, max_batch_size=256 * 1024, **client_options(settings))
-    summary, started, waiting = Summary(), time.perf_counter(), iter(data)
-    active = deque((t.id.encode(), iter(chunks(ended(t), batch))) for t in itertools.islice(waiting, concurrent))
-    summary.trajectories = len(active)
-    try:
-        await producer.start()
-        while active:
-            key, parts = active.popleft()
-            part = next(parts, None)
-            if part is None:
-                follower = next(waiting, None)
-                if follower is not None:
-                    active.append((follower.id.encode(), iter(chunks(ended(follower), batch))))
-                    summary.trajectories += 1
-                continue
-            await producer.send(settings.topic_events, encode_events(part), key=key)
-            summary.events, summary.messages = summary.events + len(part), summary.messages + 1
-            active.append((key, parts))
-            await throttle(rate, summary.events, started)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    summary.seconds = round(time.perf_counter() - started, 3)
-    return summary
+    """``signals produce`` with ``concurrent`` trajectories open at once (0: one after the other)."""
+    return await produce(settings, data, batch=batch, rate=rate, concurrent=max(1, concurrent))
 
 
 async def consume_all(kafka: str, topic: str, expected: int, *, decoded: bool) -> tuple[int, float]:
