@@ -138,12 +138,12 @@ async def end_to_end(kafka: str, count: int, batch: int) -> None:
           f"{len(records)} record messages")
 
 
-async def latency(kafka: str, rate: float, seconds: float, concurrent: int = 0) -> None:
+async def latency(kafka: str, rate: float, seconds: float, concurrent: int = 0, repo: Path = REPO) -> None:
     topics = names(uuid.uuid4().hex[:8])
     data = trajectories(int(rate * seconds), "lat")
     settings = Settings.from_env({"kafka": kafka, "topic_events": topics["topic_events"]})
     with tempfile.TemporaryDirectory() as tmp:
-        worker = start_worker(kafka, topics, tmp)
+        worker = start_worker(kafka, topics, tmp, repo=repo)
         try:
             await asyncio.sleep(12)  # join the group before producing
             summary = await produce_concurrent(settings, data, batch=1, rate=rate, concurrent=concurrent)
@@ -172,6 +172,8 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--concurrent", type=int, default=0,
                         help="latency: this many trajectories open at once, round-robin (0: one after the other)")
+    parser.add_argument("--worker-repo", type=Path, default=REPO,
+                        help="latency: run the worker of this checkout (before/after figures)")
     parser.add_argument("--skip", default="", help="comma list of: e2e, latency")
     args = parser.parse_args()
     kafka = Settings.from_env({"kafka": args.kafka}).kafka
@@ -180,7 +182,7 @@ def main() -> None:
         for batch in (int(b) for b in args.batches.split(",")):
             asyncio.run(end_to_end(kafka, args.events, batch))
     if "latency" not in skip:
-        asyncio.run(latency(kafka, args.rate, args.latency_seconds, args.concurrent))
+        asyncio.run(latency(kafka, args.rate, args.latency_seconds, args.concurrent, args.worker_repo))
 
 
 if __name__ == "__main__":
