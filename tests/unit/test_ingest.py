@@ -111,6 +111,8 @@ def test_revocation_forgets_held_records_the_cache_the_index_and_the_partitions_
     assert sample(ingest, "signals_consumer_lag", {"partition": "0"}) == 8
     ingest.revoked({ev0})
     assert sample(ingest, "signals_consumer_lag", {"partition": "0"}) is None
+    run(ingest.tick_quiet_partitions())  # assigned back: no lag from the old position before a read
+    assert sample(ingest, "signals_consumer_lag", {"partition": "0"}) is None
     assert not ingest.records.held and not ingest.records.sent_at and not ingest.store.cache
     assert not ingest.pipeline.tracker.rebuilt  # re-indexed from the table before the next batch
     run(ingest.process([FakeEvent(msg(a[2:3]))]))  # a new owner's first record goes out at once

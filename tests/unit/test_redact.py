@@ -173,3 +173,18 @@ def test_custom_rules_without_needs_and_with_text_after_the_value() -> None:
     assert redactor("see id=42; and id=7; code-12") == "see id=[id]; and id=[id]; [code]"
     assert redactor("id=1;") == "id=[id];"
     assert redactor("no match here") == "no match here"
+
+
+def test_the_memo_of_short_texts_is_bounded_and_long_texts_are_not_memoised() -> None:
+    from detectors.redact import MEMO_CHARS, MEMO_SIZE, Redactor
+
+    redactor = Redactor()
+    edge = "a" * MEMO_CHARS
+    assert redactor(edge) == edge and edge in redactor._memo  # up to MEMO_CHARS: memoised
+    longer = "b" * (MEMO_CHARS + 1)
+    assert redactor(longer) == longer and longer not in redactor._memo
+    assert redactor("") == "" and "" not in redactor._memo
+    for i in range(MEMO_SIZE + 10):
+        assert redactor(f"call {i} at jane@example.com") == f"call {i} at [email]"
+        assert len(redactor._memo) <= MEMO_SIZE
+    assert len(redactor._memo) < MEMO_SIZE  # cleared when full, then refilled
