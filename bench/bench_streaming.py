@@ -138,12 +138,13 @@ async def end_to_end(kafka: str, count: int, batch: int) -> None:
           f"{len(records)} record messages")
 
 
-async def latency(kafka: str, rate: float, seconds: float, concurrent: int = 0, repo: Path = REPO) -> None:
+async def latency(kafka: str, rate: float, seconds: float, concurrent: int = 0, repo: Path = REPO,
+                  processes: int = 1) -> None:
     topics = names(uuid.uuid4().hex[:8])
     data = trajectories(int(rate * seconds), "lat")
     settings = Settings.from_env({"kafka": kafka, "topic_events": topics["topic_events"]})
     with tempfile.TemporaryDirectory() as tmp:
-        worker = start_worker(kafka, topics, tmp, repo=repo)
+        worker = start_worker(kafka, topics, tmp, f"--processes={processes}", repo=repo)
         try:
             await asyncio.sleep(12)  # join the group before producing
             summary = await produce_concurrent(settings, data, batch=1, rate=rate, concurrent=concurrent)
@@ -174,6 +175,7 @@ def main() -> None:
                         help="latency: this many trajectories open at once, round-robin (0: one after the other)")
     parser.add_argument("--worker-repo", type=Path, default=REPO,
                         help="latency: run the worker of this checkout (before/after figures)")
+    parser.add_argument("--processes", type=int, default=1, help="latency: `signals worker --processes N`")
     parser.add_argument("--skip", default="", help="comma list of: e2e, latency")
     args = parser.parse_args()
     kafka = Settings.from_env({"kafka": args.kafka}).kafka
@@ -182,7 +184,7 @@ def main() -> None:
         for batch in (int(b) for b in args.batches.split(",")):
             asyncio.run(end_to_end(kafka, args.events, batch))
     if "latency" not in skip:
-        asyncio.run(latency(kafka, args.rate, args.latency_seconds, args.concurrent, args.worker_repo))
+        asyncio.run(latency(kafka, args.rate, args.latency_seconds, args.concurrent, args.worker_repo, args.processes))
 
 
 if __name__ == "__main__":
