@@ -85,7 +85,8 @@ class Group:
 @dataclass(slots=True)
 class Update:
     """One trajectory after a step: its session, the signals this step produced, the close trigger
-    when this step closed it. Every update is published (the record, its new signals).
+    when this step closed it. Every update is published: its new signals at once, its record as
+    the worker paces records (``RecordPacer`` in streams/worker/agents.py).
     ``times[i]`` is the event time of ``signals[i]``: the session's latest event time when the
     signal was produced (events apply in seq order, so it depends only on the events, not on the
     batching; ``streams/alerts.py`` windows signals by it)."""
