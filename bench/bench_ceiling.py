@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.*, tests.builders
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from bench.bench_streaming import (
     REPO,
     consume_all,
@@ -108,13 +110,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = REPO) -> tuple[float, float]:
-    """Seconds (wall, CPU) from the worker's first trajectory record to its last final one. CPU
-    seconds are the worker process's, read when the reader first sees a record and when it has
-    seen every final one (each read at most 0.5 s late: use enough events)."""
+async def committed_to_end(kafka: str, group: str, topic: str) -> bool:
+    """``group`` has committed every message of ``topic``."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    settings = Settings.from_env({"kafka": kafka})
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    consumer = AIOKafkaConsumer(**client_options(settings))
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        ends = await consumer.end_offsets([tp for tp in committed if tp.topic == topic] or
+                                          [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()])
+        return bool(ends) and all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def raw_events_group(repo: Path, app_id: str) -> str:
+    """The group that writes raw events: its own (streams/worker/events_sink.py), or before it the worker's."""
+    return app_id + "-raw-events" if (repo / "streams" / "worker" / "events_sink.py").exists() else app_id
+
+
+async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = REPO,
+                 raw_events: bool = False) -> tuple[float, float]:
+    """Seconds (wall, CPU) from the worker's first trajectory record to its last final one (with
+    ``raw_events``: or, if later, to when the raw events are all written and committed). CPU
+    seconds are the worker process's, read when the reader first sees a record and when it is done
+    (each read at most 0.5 s late: use enough events)."""
     topics = {**names(uuid.uuid4().hex[:8]), "topic_events": topic}
     with tempfile.TemporaryDirectory() as tmp:
-        process = start_worker(kafka, topics, tmp, *extra, repo=repo)
+        process = start_worker(kafka, topics, tmp, *extra, "--commit-interval-s=0.2", repo=repo)
         try:
             seen: set[bytes] = set()
             cpu: list[float] = []
@@ -125,6 +152,11 @@ async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = 
                 seen.update(m.key for m in messages[-20000:] if b'"final":true' in m.value)
                 return len(seen) >= finals
             records = await read_until(kafka, topics["topic_trajectories"], done, timeout=900)
+            ended = time.time()
+            group = raw_events_group(repo, topics["app_id"])
+            while raw_events and not await committed_to_end(kafka, group, topic) and time.time() < ended + 300:
+                await asyncio.sleep(0.1)
+            written = time.time()
             cpu.append(cpu_seconds(process.pid))
         finally:
             process.kill()
@@ -133,11 +165,11 @@ async def worker(kafka: str, topic: str, finals: int, *extra: str, repo: Path = 
         raise RuntimeError(f"worker wrote {len(seen)}/{finals} final records")
     first = min(m.timestamp for m in records) / 1000
     last = max(m.timestamp for m in records if b'"final":true' in m.value) / 1000
-    return last - first, cpu[-1] - cpu[0]
+    return last - first + max(0.0, written - ended - 0.1), cpu[-1] - cpu[0]
 
 
 async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline: Path | None,
-                  rounds: int, concurrent: int) -> None:
+                  rounds: int, concurrent: int, records_only: bool = False) -> None:
     topic = f"bceil-{batch}-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env({"kafka": kafka, "topic_events": topic})
     await ensure_topics(settings, client_options(settings))  # the worker's partition count
@@ -152,13 +184,16 @@ async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline:
         runs.setdefault("bare Faust agent", []).append(await bare_faust(kafka, topic, summary.messages))
         runs.setdefault("worker, no sink", []).append(await worker(kafka, topic, len(data), "--sink=false"))
         if with_sink:
-            runs.setdefault("worker + chDB sink", []).append(await worker(kafka, topic, len(data)))
+            runs.setdefault("worker + chDB sink", []).append(await worker(kafka, topic, len(data), raw_events=True))
+            if records_only:
+                runs.setdefault("worker + sink, no raw events", []).append(
+                    await worker(kafka, topic, len(data), "--sink-events=false"))
         if baseline is not None:
             runs.setdefault("baseline worker, no sink", []).append(
                 await worker(kafka, topic, len(data), "--sink=false", repo=baseline))
             if with_sink:
                 runs.setdefault("baseline worker + chDB sink", []).append(
-                    await worker(kafka, topic, len(data), repo=baseline))
+                    await worker(kafka, topic, len(data), repo=baseline, raw_events=True))
     best = {what: (min(w for w, _ in rs), min(c for _, c in rs)) for what, rs in runs.items()}
     for what, (wall, cpu) in best.items():
         per_event = "" if cpu != cpu else f", {cpu / summary.events * 1e6:7.1f} CPU us/event"
@@ -180,6 +215,8 @@ def main() -> None:
                         help="trajectories open at once in the topic, messages round-robin (0: one after the other)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each variant, interleaved; the best is kept")
     parser.add_argument("--skip-sink", action="store_true", help="no worker run with the ClickHouse sink")
+    parser.add_argument("--records-only", action="store_true",
+                        help="also the worker with the sink writing records only (--sink-events=false)")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout (e.g. main): its worker, no sink, on the same topic, for before/after")
     parser.add_argument("--child-bare-faust", action="store_true", help=argparse.SUPPRESS)
@@ -194,7 +231,8 @@ def main() -> None:
         bare_faust_child(kafka, args.topic, args.app_id, args.expected, args.out)
         return
     for batch in (int(b) for b in args.batches.split(",")):
-        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline, args.rounds, args.concurrent))
+        asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline, args.rounds, args.concurrent,
+                            args.records_only))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""ClickHouse sink agents: trajectory records (+ their signals) and raw events -> ClickHouse.
+"""ClickHouse sink: trajectory records (+ their signals) and raw events -> ClickHouse.
 
-An extension for ``build_app``. Two agents, each writing through its own ``sinks.writer.Writer``:
-- ``clickhouse-records`` reads the trajectories topic in batches (``stream.take(sink_batch_max,
+An extension for ``build_app``, each part writing through its own ``sinks.writer.Writer``:
+- the agent ``clickhouse-records`` reads the trajectories topic in batches (``stream.take(sink_batch_max,
   within=sink_batch_within_s)``), keeps the newest record per trajectory of the batch and writes
   the trajectories, trajectory_versions and signals rows (signal times fall back to the record's
   last event time: records do not carry events);
-- ``clickhouse-events`` reads the events topic (beside the ingest agent) and writes raw events.
+- the raw events (``SIGNALS_SINK_EVENTS``) are written by a plain consumer group of their own, not
+  a Faust agent: ``streams.worker.events_sink`` (why, and its guarantees, there).
 
-Every batch is fully written before the agent takes the next one, and Faust acks (then commits)
+Every batch of the records agent is fully written before the agent takes the next one, and Faust acks (then commits)
 a batch's messages only when the agent asks for the next batch. So when ClickHouse is down
 the agent keeps the batch and retries it: the attempts of the writer's one retry loop run on the
 ClickHouse thread, the waits between them (backoff from ``Settings``, with no limit on the number
@@ -42,8 +43,8 @@ from sinks.client import ClientHolder, factory
 from sinks.config import resolve_dsn
 from sinks.migrate import migrate
 from sinks.writer import DEFAULT_BACKOFF, Backoff, Retry, Writer, retrying, step
-from streams.codec import Rejected, decode
 from streams.settings import Settings
+from streams.worker.events_sink import register_events_sink
 from streams.worker.topics import Topics
 
 log = logging.getLogger("signals.sink")
@@ -84,18 +85,22 @@ class WorkerClickHouse:
         return Writer(self.make_client, self.database, backoff=self.backoff, max_rows=max_rows,
                       max_interval=NEVER, tables=tables, redact_content=self.redact_content)
 
-    async def write(self, writer: Writer, what: str, reports: list[TrajectoryReport], events: list[Event]) -> None:
-        """One agent's batch: build the rows, then hold it until ClickHouse has them all (or release it)."""
+    async def write(self, writer: Writer, what: str, reports: list[TrajectoryReport], events: list[Event],
+                    *, releasable: bool = True) -> bool:
+        """One batch: build the rows, then hold it until ClickHouse has them all (True), or release
+        it (False: at a stop, and at a rebalance of the worker's group if ``releasable``)."""
         if not reports and not events:
-            return
+            return True
         await self.run(writer.add_reports, reports, events)  # builds rows only (no I/O)
         try:
-            await self.until_done(what, writer.flushing(), releasable=True)
+            await self.until_done(what, writer.flushing(), releasable=releasable)
         except BatchReleased:
             dropped = await self.run(writer.discard)
             log.warning("%s while ClickHouse is unavailable (%s): released the unwritten batch "
                         "(%d rows) uncommitted; it is read again from the committed offset",
                         "stop" if self.stopping() else "rebalance", what, dropped)
+            return False
+        return True
 
     async def until_done(self, what: str, attempts: Generator[Retry, None, Any], *, releasable: bool = False) -> None:
         """Drive ``attempts`` (each on the ClickHouse thread) to the end, waiting out each retry here.
@@ -161,16 +166,6 @@ def newest_records(values: list[bytes]) -> list[TrajectoryReport]:
     return list(newest.values())
 
 
-def batch_events(values: list[bytes], max_bytes: int) -> list[Event]:
-    """Events of a batch of input messages (ticks and rejected messages carry none)."""
-    out: list[Event] = []
-    for value in values:
-        decoded = decode(value, max_bytes=max_bytes)
-        if not isinstance(decoded, Rejected):
-            out.extend(decoded)
-    return out
-
-
 class BlockedClient:
     """TEST HOOK (``SIGNALS_FAULT_SINK_BLOCK_FILE``): inserts fail while ``path`` exists."""
 
@@ -187,7 +182,7 @@ class BlockedClient:
 
 
 def register_sink(app: Any, topics: Topics, settings: Settings) -> WorkerClickHouse | None:
-    """The extension: ClickHouse schema at startup, then the records and events agents."""
+    """The extension: ClickHouse schema at startup, then the records agent and the raw-events sink."""
     if not settings.sink:
         return None
     clickhouse = WorkerClickHouse(settings.clickhouse_dsn, settings.clickhouse_database,
@@ -209,7 +204,7 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> WorkerClickHo
             await clickhouse.write(records, "records", newest_records(values), [])
 
     if settings.sink_events:
-        _register_events(app, topics, settings, clickhouse)
+        register_events_sink(app, settings, clickhouse)
 
     @app.on_before_shutdown.connect
     async def close_clickhouse(app: Any, **kwargs: Any) -> None:
@@ -217,14 +212,3 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> WorkerClickHo
 
     return clickhouse
 
-
-def _register_events(app: Any, topics: Topics, settings: Settings, clickhouse: WorkerClickHouse) -> None:
-    events = clickhouse.writer(("events",), settings.sink_batch_max)
-    app.writers.append(events)
-
-    @app.agent(topics.events, name="clickhouse-events")
-    async def events_agent(stream: Any) -> None:
-        if not await clickhouse.ensure_schema():
-            return
-        async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
-            await clickhouse.write(events, "events", [], batch_events(values, settings.max_event_bytes))

@@ -17,6 +17,7 @@ from detectors.session import analyze
 from sinks.gateway import post
 from streams.cli.commands.produce import produce, with_end
 from streams.settings import Settings
+from streams.worker.events_sink import GROUP_SUFFIX
 from tests.support.faults import group_lag, wait_for
 from tests.support.kafka import final_records, free_port, read_topic
 from tests.support.worker import sink_stalls, wait_url, worker_log
@@ -84,14 +85,16 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
     finals = final_records(read_topic(kafka_url, stream_names["topic_trajectories"],
                                       lambda m: len(final_records(m)) == len(IDS), timeout=90))
     assert len(finals) == len(IDS)  # the ingest agent kept running while ClickHouse was down
-    held = [group_lag(kafka_url, stream_names["app_id"], stream_names[t]) for t in ("topic_trajectories", "topic_events")]
+    # the records agent holds in the worker's group, the raw-events sink in its own (the worker's group
+    # goes on reading events for ingest)
+    groups = [(stream_names["app_id"], "topic_trajectories"), (stream_names["app_id"] + GROUP_SUFFIX, "topic_events")]
+    held = [group_lag(kafka_url, group, stream_names[topic]) for group, topic in groups]
     retried = stalls(tmp_path)
     # what must happen: the sink retries three more times (>= 1.5 s of backoff, >= 7 commit intervals
     # of 0.2 s); then nothing may have been committed past the unwritten batch
     wait_for(lambda: stalls(tmp_path) >= retried + 3 or outage.poll() is not None, 60, "the sink to retry")
     assert outage.poll() is None, "worker died instead of holding the batch"
-    assert [group_lag(kafka_url, stream_names["app_id"], stream_names[t])
-            for t in ("topic_trajectories", "topic_events")] == held
+    assert [group_lag(kafka_url, group, stream_names[topic]) for group, topic in groups] == held
     assert all(done < end for done, end in held), "records or events past the unwritten batch were committed"
     outage.terminate()
     assert outage.wait(timeout=60) == 0  # stopped while stalled: a clean exit that leaves the batch uncommitted

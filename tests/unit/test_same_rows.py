@@ -20,7 +20,8 @@ from sinks.writer import Writer
 from streams.cli.commands import load as load_command
 from streams.cli.commands.produce import chunks, with_end
 from streams.codec import encode_events
-from streams.worker.sink_agent import batch_events, newest_records
+from streams.worker.events_sink import batch_events
+from streams.worker.sink_agent import newest_records
 from tests.builders import no_end_events
 
 V = "3.1.0"

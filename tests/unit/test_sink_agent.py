@@ -24,6 +24,9 @@ class FakeApp:
     def agent(self, topic: Any, name: str) -> Any:
         return lambda function: function
 
+    def task(self, function: Any) -> Any:
+        return function
+
 
 @pytest.mark.parametrize("redact", [False, True])
 def test_worker_sinks_follow_signals_redact_content(tmp_path: Path, redact: bool) -> None:
