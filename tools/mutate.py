@@ -71,6 +71,7 @@ MODULES: dict[str, list[str]] = {
     "streams/pipeline.py": ["test_pipeline.py"],
     "streams/tracker.py": ["test_tracker.py", "test_pipeline.py"],
     "streams/worker/agents.py": ["test_ingest.py", "test_table_store.py", "test_pipeline.py"],
+    "streams/worker/events_sink.py": ["test_events_sink.py"],
 }
 # tests left out of a module's selection: what they check is checked faster elsewhere
 DESELECT: dict[str, list[str]] = {

@@ -8,9 +8,12 @@ default lies under the data dir) and every child gets that one DSN.
 The embedded engine (``chdb://PATH``) can be opened by one process at a time, so with it the N
 children only ingest (``--sink=false --alerts=false``) and one more child, the last (index N, its
 ports + N), owns PATH: ``--ingest=false`` (the sink and alerts agents, the query and review web
-routes, the gateway marker of ``sinks.gateway``) in its own consumer group ``<app_id>-sink``. It
-cannot share the ingest group: Faust subscribes each process to every topic its agents read, so
-the group would split the events partitions between the sink process and the ingest processes.
+routes, the gateway marker of ``sinks.gateway``) in its own consumer group ``<app_id>-sink``
+(its raw events in ``<app_id>-sink-raw-events``: streams/worker/events_sink.py). It stays out of
+the ingest group: it runs other agents than the ingest children, and a Faust group of members
+that run different agents is neither what Faust's assignor is built for nor tested here (before
+the raw events left Faust, such a group split the events partitions between the sink process and
+the ingest processes).
 With an http(s) ClickHouse every child sinks its own partitions and there is no sink child.
 
 Stop (``Supervisor``): SIGTERM and SIGINT are forwarded to every child (a second SIGINT too: the

@@ -15,9 +15,9 @@ import pytest
 from tests.support.faults import (
     VERSION,
     assert_exactly_once,
-    committed_to_end,
     inspect_chdb,
     produce_in_background,
+    sink_committed,
     stop,
     wait_for,
     wait_joined,
@@ -55,7 +55,7 @@ def test_broker_stopped_mid_stream_and_restarted_worker_recovers(own_broker, str
     assert worker.poll() is None, "the worker died while the broker was down"
     own_broker.start()
     producer.join(timeout=90)  # its unsent messages were buffered and are delivered now
-    wait_for(lambda: committed_to_end(kafka, stream_names, "topic_events", "topic_trajectories"), 120,
+    wait_for(lambda: sink_committed(kafka, stream_names), 120,
              "the worker to process and commit everything")
     assert worker.poll() is None
     assert stop(worker) == 0

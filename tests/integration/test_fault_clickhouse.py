@@ -21,6 +21,7 @@ from tests.support.faults import (
     inspect_chdb,
     members_own_events,
     produce_in_background,
+    sink_committed,
     stop,
     wait_for,
     wait_joined,
@@ -71,7 +72,7 @@ def test_writer_blocked_holds_consumption_and_drains_when_clickhouse_returns(
 
     block.unlink()  # ClickHouse is back: the same worker drains the backlog
     wait_for(lambda: landed(url, ids) == len(ids), 60, "the backlog to drain")
-    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events", "topic_trajectories"), 60,
+    wait_for(lambda: sink_committed(kafka_url, stream_names), 60,
              "the drained offsets to be committed")
     assert stop(worker) == 0
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), before + during)

@@ -12,12 +12,12 @@ import pytest
 from tests.support.faults import (
     VERSION,
     assert_exactly_once,
-    committed_to_end,
     expected,
     group_assignments,
     inspect_chdb,
     members_own_events,
     produce_in_background,
+    sink_committed,
     stop,
     wait_for,
     wait_joined,
@@ -48,7 +48,7 @@ def test_sigkill_mid_stream_with_rocksdb_store_lands_every_trajectory_once(
     restarted_at = time.monotonic()
     second = start_worker(*flags)
     producer.join(timeout=60)
-    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events", "topic_trajectories"), RECOVERY_BOUND_S, "the restarted worker to commit everything")
+    wait_for(lambda: sink_committed(kafka_url, stream_names), RECOVERY_BOUND_S, "the restarted worker to commit everything")
     recovery_s = time.monotonic() - restarted_at
     assert second.poll() is None
     assert stop(second) == 0

@@ -23,6 +23,7 @@ from tests.support.faults import (
     inspect_chdb,
     members_own_events,
     produce_in_background,
+    raw_events_group,
     wait_for,
     workload,
 )
@@ -60,7 +61,8 @@ def test_two_processes_land_every_trajectory_once_and_sigterm_stops_every_child_
     produce_in_background(kafka_url, stream_names["topic_events"], data, rate=0).join(timeout=120)
     sink_group = {**stream_names, "app_id": stream_names["app_id"] + SINK_GROUP_SUFFIX}
     wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events")
-             and committed_to_end(kafka_url, sink_group, "topic_events", "topic_trajectories"), 180,
+             and committed_to_end(kafka_url, sink_group, "topic_trajectories")
+             and committed_to_end(kafka_url, raw_events_group(sink_group), "topic_events"), 180,
              "the ingest and sink groups to commit everything")
     assert members_own_events(kafka_url, stream_names, members=2)  # no child left on the way
     pids = child_pids(worker_log(tmp_path))

@@ -23,13 +23,13 @@ from streams.worker.shutdown import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT_IN_USE,
 from tests.support.faults import (
     VERSION,
     assert_exactly_once,
-    committed_to_end,
     describe_group,
     expected,
     group_lag,
     inspect_chdb,
     members_own_events,
     produce_in_background,
+    sink_committed,
     wait_for,
     wait_joined,
     workload,
@@ -103,7 +103,7 @@ def test_sigterm_mid_batch_under_a_backlog_then_a_restart_lands_everything_once(
     assert done < end, "the stop came too late: the backlog was already drained"
     report_line(log_of(tmp_path, 0))
     second = start_worker(*sink_flags(tmp_path))
-    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events", "topic_trajectories"), 120,
+    wait_for(lambda: sink_committed(kafka_url, stream_names), 120,
              "the restarted worker to commit everything")
     assert signal_and_time(second)[0] == EXIT_OK
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), data)
@@ -160,7 +160,7 @@ def test_sigterm_during_a_clickhouse_outage_exits_zero_and_a_restart_writes_the_
     assert "released the unwritten batch" in log_of(tmp_path, 0)
     block.unlink()
     second = start_worker(*sink_flags(tmp_path))
-    wait_for(lambda: committed_to_end(kafka_url, stream_names, "topic_events", "topic_trajectories"), 120,
+    wait_for(lambda: sink_committed(kafka_url, stream_names), 120,
              "the restarted worker to write and commit everything")
     assert signal_and_time(second)[0] == EXIT_OK
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), data)
@@ -182,7 +182,7 @@ def test_sigterm_during_a_broker_outage_exits_within_the_bound_and_a_restart_lan
     report_line(log_of(tmp_path, 0))
     own_broker.start()
     second = start_worker(*flags, kafka=kafka)
-    wait_for(lambda: committed_to_end(kafka, stream_names, "topic_events", "topic_trajectories"), 120,
+    wait_for(lambda: sink_committed(kafka, stream_names), 120,
              "the restarted worker to process and commit everything")
     assert signal_and_time(second)[0] == EXIT_OK
     assert_exactly_once(inspect_chdb(tmp_path / "ch"), data)

@@ -35,6 +35,7 @@ from detectors.session import analyze
 from streams.cli.commands.produce import produce, with_end
 from streams.codec import encode_report
 from streams.settings import Settings
+from streams.worker.events_sink import GROUP_SUFFIX
 from tests.builders import A, C, R, U, conv
 from tests.support.kafka import REPO
 
@@ -178,6 +179,18 @@ def group_assignments(kafka: str, group: str, topic: str) -> list[set[int]]:
 def committed_to_end(kafka: str, names: dict[str, str], *topics: str) -> bool:
     """The group (``names["app_id"]``) has committed every message of each topic (``names`` keys)."""
     return all(done == end > 0 for done, end in (group_lag(kafka, names["app_id"], names[t]) for t in topics))
+
+
+def raw_events_group(names: dict[str, str]) -> dict[str, str]:
+    """``names`` with the group of the raw-events sink (streams/worker/events_sink.py) as ``app_id``."""
+    return {**names, "app_id": names["app_id"] + GROUP_SUFFIX}
+
+
+def sink_committed(kafka: str, names: dict[str, str]) -> bool:
+    """Everything a worker with the ClickHouse sink reads is committed: the events and the records
+    by the worker's group, the events by the raw-events group too."""
+    return (committed_to_end(kafka, names, "topic_events", "topic_trajectories")
+            and committed_to_end(kafka, raw_events_group(names), "topic_events"))
 
 
 def wait_joined(kafka: str, names: dict[str, str], timeout: float = 60.0) -> None:

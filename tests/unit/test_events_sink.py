@@ -39,6 +39,10 @@ class FakeConsumer:
         self.commits: list[dict[TopicPartition, int]] = []
         self.started = self.stopped = False
         self.handed = self.commit_calls = 0
+        self.asked: list[tuple[int, int]] = []  # (timeout_ms, max_records) of each getmany
+        self.topics: list[str] = []
+
+    topics_created = False
 
     def subscribe(self, topics: list[str]) -> None:
         self.topics = topics
@@ -50,6 +54,8 @@ class FakeConsumer:
         self.stopped = True
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        assert max_records >= 1  # as aiokafka requires
+        self.asked.append((timeout_ms, max_records))
         if not self.batches or self.handed > self.commit_calls:
             await asyncio.sleep(timeout_ms / 1000)
             return {}
@@ -89,6 +95,8 @@ class FakeClickHouse:
 
 def sink_with(consumer: FakeConsumer, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> RawEventsSink:
     async def no_topics(*args: Any) -> list[str]:
+        assert not consumer.topics, "the topics are created before the consumer subscribes"
+        consumer.topics_created = True
         return []
     monkeypatch.setattr(events_sink, "ensure_topics", no_topics)
     sink = RawEventsSink(Settings(**{"sink_batch_within_s": 0.05, **settings}), clickhouse, writer=None)  # type: ignore[arg-type]
@@ -119,7 +127,7 @@ def test_a_batch_is_committed_after_it_is_written_and_not_releasable(monkeypatch
     run_until(sink_with(consumer, clickhouse, monkeypatch), lambda: len(consumer.commits) == 2)
     assert clickhouse.written == [(3, False), (1, False)]  # a rebalance never releases it: no seek back here
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 1, TopicPartition(TOPIC, 1): 2}, {TopicPartition(TOPIC, 0): 2}]
-    assert consumer.stopped
+    assert consumer.stopped and consumer.topics_created and consumer.topics == [Settings().topic_events]
 
 
 def test_a_batch_released_at_a_stop_is_left_uncommitted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,10 +151,30 @@ def test_a_batch_holds_at_most_sink_batch_max_messages(monkeypatch: pytest.Monke
     clickhouse = FakeClickHouse()
     run_until(sink_with(consumer, clickhouse, monkeypatch, sink_batch_max=3), lambda: len(consumer.commits) == 2)
     assert [n for n, _ in clickhouse.written] == [3, 1]  # the first getmany was asked for 3 at most
+    timeout_ms, max_records = consumer.asked[0]
+    assert max_records == 3 and 25 <= timeout_ms <= 50  # what is left of sink_batch_within_s (0.05 s)
+
+
+def test_a_batch_asks_each_getmany_for_what_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    class TwoAtATime(FakeConsumer):
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+            self.asked.append((timeout_ms, max_records))
+            if self.commit_calls or len(self.asked) > 2:
+                await asyncio.sleep(timeout_ms / 1000)
+                return {}
+            start = 2 * (len(self.asked) - 1)
+            return {TopicPartition(TOPIC, 0): [message(0, start + i) for i in range(2)]}
+
+    consumer = TwoAtATime([])
+    clickhouse = FakeClickHouse()
+    run_until(sink_with(consumer, clickhouse, monkeypatch, sink_batch_max=5, sink_batch_within_s=0.2),
+              lambda: len(consumer.commits) == 1)
+    assert [m for _, m in consumer.asked[:3]] == [5, 3, 1]
+    assert clickhouse.written[0][0] == 4 and consumer.commits == [{TopicPartition(TOPIC, 0): 4}]
 
 
 def test_a_failed_consumer_is_replaced(monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
-    monkeypatch.setattr(events_sink, "RESTART_S", 0.01)
+    monkeypatch.setattr(events_sink, "RESTART_S", 0.013)
     good = FakeConsumer([[message(0, 0)]])
     made: list[FakeConsumer] = []
 
@@ -156,8 +184,48 @@ def test_a_failed_consumer_is_replaced(monkeypatch: pytest.MonkeyPatch, caplog: 
 
     sink = sink_with(good, FakeClickHouse(), monkeypatch)
     sink.consumer = lambda: made.append(Broken([]) if not made else good) or made[-1]  # type: ignore[method-assign]
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(delay)
+    monkeypatch.setattr(events_sink.asyncio, "sleep", recording_sleep)
     run_until(sink, lambda: len(good.commits) == 1)
     assert len(made) == 2 and "a new one starts" in caplog.text
+    assert 0.013 in slept  # it waited RESTART_S before the new consumer
+
+
+@pytest.mark.parametrize(("session_s", "heartbeat_ms"), [(30.0, 3000), (6.0, 2000)])
+def test_the_consumer_is_its_own_group_committing_by_hand(session_s: float, heartbeat_ms: int) -> None:
+    async def build() -> dict[str, Any]:
+        consumer = RawEventsSink(Settings(app_id="fleet", session_timeout_s=session_s), None, None).consumer()  # type: ignore[arg-type]
+        try:
+            return dict(vars(consumer))
+        finally:
+            await consumer.stop()
+    seen = asyncio.run(build())
+    assert seen["_group_id"] == "fleet-raw-events" and seen["_enable_auto_commit"] is False
+    assert seen["_auto_offset_reset"] == "earliest"
+    assert seen["_session_timeout_ms"] == int(session_s * 1000) and seen["_heartbeat_interval_ms"] == heartbeat_ms
+
+
+def test_registering_runs_the_sink_as_an_app_task_with_its_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[RawEventsSink] = []
+
+    async def fake_run(self: RawEventsSink) -> None:
+        ran.append(self)
+    monkeypatch.setattr(RawEventsSink, "run", fake_run)
+    tasks: list[Any] = []
+    app = SimpleNamespace(writers=[], task=lambda function: tasks.append(function) or function)
+    clickhouse = WorkerClickHouse(f"chdb://{tmp_path}", "db")
+    try:
+        sink = events_sink.register_events_sink(app, Settings(), clickhouse)
+        assert app.writers == [sink.writer] and list(sink.writer.tables) == ["events"]
+        asyncio.run(tasks[0]())
+        assert ran == [sink]
+    finally:
+        clickhouse.close()
 
 
 def test_an_error_during_a_stop_ends_the_sink_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
