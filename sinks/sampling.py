@@ -292,6 +292,18 @@ def key_filters(selection: Selection) -> tuple[str, dict[str, Any]]:
     return where(Selection(agent=selection.agent, tenant=selection.tenant))
 
 
+# The columns a strategy's output rows need (``_row``; the reasons of signals and heuristic): the
+# lookup of the newest rows reads them for every granule holding a looked-up id, so not the map of
+# category counts when it is not shown.
+OUTPUT_COLUMNS: Final = {
+    "signals": (*COLUMNS[:5], "category_counts"),
+    "heuristic": (*COLUMNS[:5], "tool_errors", "events"),
+    "random": COLUMNS[:5],
+    "stratified": COLUMNS[:5],
+    "diverse": COLUMNS[:5],
+}
+
+
 def newest_rows(client: Any, selection: Selection, database: str, ids: list[str]) -> dict[Stored, Row]:
     """(trajectory id, version) -> the row, for the newest row of each sort key of these trajectories
     (the highest version: the row FINAL keeps), with the output columns (and for the scored
@@ -300,7 +312,8 @@ def newest_rows(client: Any, selection: Selection, database: str, ids: list[str]
     table = stored_table(selection)
     scored = f", {STORED_SCORE} AS score, 0 AS peers, 0 AS agreeing, '' AS basis" if selection.strategy in SCORED else ""
     clause, params = key_filters(selection)
-    sql = (f"SELECT {', '.join(COLUMNS)}{scored}, {HASH} AS h, {SORT_KEYS[table]} AS row_key, version "
+    columns = ", ".join(OUTPUT_COLUMNS[selection.strategy])
+    sql = (f"SELECT {columns}{scored}, {HASH} AS h, {SORT_KEYS[table]} AS row_key, version "
            f"FROM {database}.{table} {clause} AND trajectory_id IN {{ids:Array(String)}} ORDER BY version")
     by_key = {tuple(row["row_key"]): row for row in  # ascending versions: the newest of each key stays
               client.query(sql, parameters={**params, "ids": ids, "seed": selection.seed}).named_results()}
