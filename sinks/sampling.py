@@ -176,12 +176,13 @@ STORED_ORDERS: Final = {
 }
 # The leading columns of each order, before the seeded hash, and their types as bound parameters.
 # Ranking by them alone reads no trajectory id: its k-th value is a threshold every one of the first
-# k rows reaches (ties included), so the hash is computed only for the rows at or above it.
+# k rows reaches (ties included), so the hash is computed only for the rows at or above it. Not for
+# heuristic: a few tool-error and event counts tie tens of thousands of rows at 10M (every granule
+# is read for them anyway: measured slower than the single query).
 RANKS: Final = {
     "signals": (("triage_score", "Float32"),),
     "stratified": (("triage_score", "Float32"),),
     "diverse": (("triage_score", "Float32"),),
-    "heuristic": (("tool_errors", "UInt32"), ("events", "UInt32")),
 }
 Stored = tuple[str, int]  # (trajectory id, version) of a stored row
 # Groups read from the table itself: the map's keys as a subcolumn (reads no values; 1.5x faster at 10M).

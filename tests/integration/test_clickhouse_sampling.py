@@ -280,12 +280,12 @@ def test_narrowed_reads_equal_final_with_ties_superseded_rows_and_a_newer_pipeli
 def test_rank_thresholds_narrow_step_one(tied):
     # the narrowed query: the rows at or above the 2n-th rank, and every row of a group that small
     client, db = tied
-    selection = Selection(strategy="heuristic", n=4, seed=1, agent="tie")
+    selection = Selection(strategy="signals", n=4, seed=1, agent="tie")
     sql, params = sampling.threshold_query(selection, db, 8)
     bound = tuple(client.query(sql, parameters=params).result_rows[0])
-    assert bound == (9, 50)  # the older rows rank first
+    assert bound == (pytest.approx(0.95),)  # the older rows rank first
     sql, params = sampling.narrowed_query(selection, db, None, 8, bound, [])
-    assert "(tool_errors, events) >= ({rank_0:UInt32}, {rank_1:UInt32})" in sql
+    assert "triage_score >= {rank_0:Float32}" in sql
     stored = sampling.stored_rows(client, selection, db, None, 8)[""]
     full_sql, full_params = sampling.stored_query(selection, db, None, 8)
     assert stored == [tuple(row) for row in client.query(full_sql, parameters=full_params).result_rows]
@@ -294,3 +294,4 @@ def test_rank_thresholds_narrow_step_one(tied):
     sql, params = sampling.stored_query(stratified, db, sampling.GROUPS["category"], 8)
     assert narrowed == {group: [(e[-2], e[-1]) for e in entries]
                         for group, entries in client.query(sql, parameters=params).result_rows}
+    assert "interaction.satisfaction" in narrowed  # the small group, read whole
