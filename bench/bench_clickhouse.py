@@ -130,17 +130,20 @@ def timed(label: str, action: Callable[[], object], repeat: int) -> None:
 
 def runs(label: str, actions: dict[str, Callable[[], object]], repeat: int) -> None:
     """``timed`` for variants of one action run in turn (round k starts with variant k mod m), so a
-    busy machine slows them alike: p50, p99 and peak memory growth of each, and the ratios."""
+    busy machine slows them alike: p50, p99, the process's CPU time (p50: the engine runs in this
+    process; steadier than wall time on shared cores) and peak memory growth of each, and the ratios."""
     times: dict[str, list[float]] = {name: [] for name in actions}
+    cpu: dict[str, list[float]] = {name: [] for name in actions}
     peaks = dict.fromkeys(actions, 0.0)
     sizes: dict[str, object] = {}
     names = list(actions)
     for round_ in range(repeat):
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             before = reset_peak()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = actions[name]()
             times[name].append((time.perf_counter() - start) * 1000)
+            cpu[name].append((time.process_time() - cpu_start) * 1000)
             peaks[name] = max(peaks[name], (memory_kib()["VmHWM"] - before) / 1024)
             sizes[name] = len(result) if isinstance(result, list) else result
     for name in names:
@@ -148,7 +151,8 @@ def runs(label: str, actions: dict[str, Callable[[], object]], repeat: int) -> N
         ratio = "" if name == names[0] else (f"  {percentile(times[names[0]], 0.5) / p50:5.2f}x / "
                                              f"{percentile(times[names[0]], 0.99) / p99:5.2f}x of {names[0]}")
         print(f"{label + ' [' + name + ']':<44} p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  "
-              f"peak +{peaks[name]:6.0f} MiB  ({sizes[name]}){ratio}", flush=True)
+              f"CPU p50 {percentile(cpu[name], 0.5):8.1f} ms  peak +{peaks[name]:6.0f} MiB  ({sizes[name]}){ratio}",
+              flush=True)
 
 
 def load_sampling(checkout: Path) -> tuple[ModuleType, ModuleType]:
@@ -293,6 +297,7 @@ def main() -> None:
     parser.add_argument("--redact", action="store_true", help="content redaction on (SIGNALS_REDACT_CONTENT=1)")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout whose sampling code runs too, interleaved (see above)")
+    parser.add_argument("--only", default="", help="comma-separated strategies to run (default: all)")
     parser.add_argument("--reuse", action="store_true",
                         help="with --dsn: keep the data a previous run generated there when it has --n trajectories")
     args = parser.parse_args()
@@ -317,11 +322,14 @@ def run(client: Any, args: argparse.Namespace) -> None:
         generate(client, db, args.n)
     if not args.repeat:
         return
-    timed("FINAL count", lambda: client.query(f"SELECT count() FROM {db}.trajectories FINAL").result_rows[0][0],
-          args.repeat)
+    if not args.only:
+        timed("FINAL count", lambda: client.query(f"SELECT count() FROM {db}.trajectories FINAL").result_rows[0][0],
+              args.repeat)
     baseline = load_sampling(args.baseline) if args.baseline else None
     for strategy, extra in (("signals", {"agent": "agent-7"}), ("stratified", {}), ("diverse", {}), ("random", {}),
                             ("heuristic", {})):
+        if args.only and strategy not in args.only.split(","):
+            continue
         selection = Selection(strategy=strategy, n=50, seed=7, **extra)
         label = f"{strategy} 50 {extra or ''}"
         if baseline is None:
