@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_clickhouse.py --n 1000000 [--dsn chdb:///tmp/bench-ch] [--batch 20000]
     .venv/bin/python bench/bench_clickhouse.py --n 20000 --events 10 [--redact]   # with event rows
     .venv/bin/python bench/bench_clickhouse.py --n 10000000                       # generated in SQL
+    .venv/bin/python bench/bench_clickhouse.py --n 10000000 --dsn chdb:///tmp/ch10m --reuse --baseline <checkout>
 
 Up to ``--writer-max`` trajectories (1M) go through sinks.writer.Writer, interleaved segment by
 segment with a plain-chDB baseline in the same run: the same rows, built beforehand, inserted by
@@ -14,7 +15,10 @@ trajectory, so FINAL has rows to collapse), which keeps a 10M bench short.
 
 Then each sampling strategy runs ``--repeat`` times: p50 and p99 in ms, and the peak memory of the
 process during its runs (VmHWM - VmRSS, reset before each strategy: the embedded engine runs in
-this process). ``--events K`` also writes K synthetic events per trajectory (messages, tool calls
+this process). ``--baseline PATH`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) also
+runs that checkout's sampling code on the same data, interleaved run by run with this one (the order
+alternating), and prints both and their ratio. ``--reuse`` with ``--dsn`` keeps a data set an earlier
+run generated there. ``--events K`` also writes K synthetic events per trajectory (messages, tool calls
 and results with some emails, phone numbers and keys) to the events table; ``--redact`` turns on
 content redaction (``SIGNALS_REDACT_CONTENT=1``: every event string and signal snippet redacted).
 """
@@ -22,12 +26,17 @@ content redaction (``SIGNALS_REDACT_CONTENT=1``: every event string and signal s
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import itertools
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from detectors.model import (
@@ -117,6 +126,52 @@ def timed(label: str, action: Callable[[], object], repeat: int) -> None:
     size = len(result) if isinstance(result, list) else result
     print(f"{label:<34} p50 {percentile(times, 0.5):8.1f} ms  p99 {percentile(times, 0.99):8.1f} ms  "
           f"peak +{peak_mib:6.0f} MiB  ({size})")
+
+
+def runs(label: str, actions: dict[str, Callable[[], object]], repeat: int) -> None:
+    """``timed`` for variants of one action run in turn (round k starts with variant k mod m), so a
+    busy machine slows them alike: p50, p99, the process's CPU time (p50: the engine runs in this
+    process; steadier than wall time on shared cores) and peak memory growth of each, and the ratios."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    cpu: dict[str, list[float]] = {name: [] for name in actions}
+    peaks = dict.fromkeys(actions, 0.0)
+    sizes: dict[str, object] = {}
+    names = list(actions)
+    for round_ in range(repeat):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            before = reset_peak()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            result = actions[name]()
+            times[name].append((time.perf_counter() - start) * 1000)
+            cpu[name].append((time.process_time() - cpu_start) * 1000)
+            peaks[name] = max(peaks[name], (memory_kib()["VmHWM"] - before) / 1024)
+            sizes[name] = len(result) if isinstance(result, list) else result
+    for name in names:
+        p50, p99 = percentile(times[name], 0.5), percentile(times[name], 0.99)
+        ratio = "" if name == names[0] else (f"  {percentile(times[names[0]], 0.5) / p50:5.2f}x / "
+                                             f"{percentile(times[names[0]], 0.99) / p99:5.2f}x of {names[0]}")
+        print(f"{label + ' [' + name + ']':<44} p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  "
+              f"CPU p50 {percentile(cpu[name], 0.5):8.1f} ms  peak +{peaks[name]:6.0f} MiB  ({sizes[name]}){ratio}",
+              flush=True)
+
+
+def load_sampling(checkout: Path) -> tuple[ModuleType, ModuleType]:
+    """That checkout's sinks.sampling and sinks.selection, as separate modules (its sampling imports
+    its own selection; everything else is this checkout's)."""
+    def load(name: str, path: Path) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    selection = load("baseline_selection", checkout / "sinks" / "selection.py")
+    saved = sys.modules["sinks.selection"]
+    sys.modules["sinks.selection"] = selection
+    try:
+        return load("baseline_sampling", checkout / "sinks" / "sampling.py"), selection
+    finally:
+        sys.modules["sinks.selection"] = saved
 
 
 class Rates:
@@ -225,6 +280,11 @@ def generate(client: Any, database: str, n: int) -> None:
           f"version) in {time.perf_counter() - start:.1f} s")
 
 
+def stored_trajectories(client: Any, database: str) -> int:
+    """Distinct trajectories stored (without FINAL: an upper bound is enough to decide on reuse)."""
+    return int(client.query(f"SELECT uniqExact(trajectory_id) FROM {database}.trajectories").result_rows[0][0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -235,6 +295,11 @@ def main() -> None:
     parser.add_argument("--database", default="bench")
     parser.add_argument("--events", type=int, default=0, help="synthetic events per trajectory (events table)")
     parser.add_argument("--redact", action="store_true", help="content redaction on (SIGNALS_REDACT_CONTENT=1)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout whose sampling code runs too, interleaved (see above)")
+    parser.add_argument("--only", default="", help="comma-separated strategies to run (default: all)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --dsn: keep the data a previous run generated there when it has --n trajectories")
     args = parser.parse_args()
     workdir = "" if args.dsn else tempfile.mkdtemp(prefix="bench-ch-")
     try:
@@ -247,19 +312,35 @@ def main() -> None:
 def run(client: Any, args: argparse.Namespace) -> None:
     db = args.database
     migrate(client, db)
-    client.command(f"TRUNCATE TABLE IF EXISTS {db}.trajectories")
-    if args.n <= args.writer_max:
+    if args.reuse and args.dsn and stored_trajectories(client, db) == args.n:
+        print(f"reusing the {args.n} trajectories stored in {db}")
+    elif args.n <= args.writer_max:
+        client.command(f"TRUNCATE TABLE IF EXISTS {db}.trajectories")
         write_through_writer(client, db, args.n, args.batch, args.events, args.redact)
     else:
+        client.command(f"TRUNCATE TABLE IF EXISTS {db}.trajectories")
         generate(client, db, args.n)
     if not args.repeat:
         return
-    timed("FINAL count", lambda: client.query(f"SELECT count() FROM {db}.trajectories FINAL").result_rows[0][0],
-          args.repeat)
+    if not args.only:
+        timed("FINAL count", lambda: client.query(f"SELECT count() FROM {db}.trajectories FINAL").result_rows[0][0],
+              args.repeat)
+    baseline = load_sampling(args.baseline) if args.baseline else None
     for strategy, extra in (("signals", {"agent": "agent-7"}), ("stratified", {}), ("diverse", {}), ("random", {}),
                             ("heuristic", {})):
+        if args.only and strategy not in args.only.split(","):
+            continue
         selection = Selection(strategy=strategy, n=50, seed=7, **extra)
-        timed(f"{strategy} 50 {extra or ''}", lambda s=selection: sample(client, s, db), args.repeat)
+        label = f"{strategy} 50 {extra or ''}"
+        if baseline is None:
+            timed(label, lambda s=selection: sample(client, s, db), args.repeat)
+            continue
+        module, selections = baseline
+        before = selections.Selection(strategy=strategy, n=50, seed=7, **extra)
+        variants: dict[str, Callable[[], object]] = {
+            "before": functools.partial(module.sample, client, before, db),
+            "after": functools.partial(sample, client, selection, db)}
+        runs(label, variants, args.repeat)
 
 if __name__ == "__main__":
     main()

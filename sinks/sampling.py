@@ -167,45 +167,157 @@ ORDER_TUPLES: Final = {
     "heuristic": f"-toInt64(tool_errors), -toInt64(events), {HASH}",
     "random": HASH,
 }
+# The same orders over the stored columns as they are (``triage_score DESC`` and not
+# ``-toFloat64(triage_score)``: ClickHouse's top-N filtering and lazy reading apply to a plain column).
+STORED_ORDERS: Final = {
+    "signals": f"triage_score DESC, {HASH}",
+    "heuristic": f"tool_errors DESC, events DESC, {HASH}",
+    "random": HASH,
+}
+# The leading columns of each order, before the seeded hash, and their types as bound parameters.
+# Ranking by them alone reads no trajectory id: its k-th value is a threshold every one of the first
+# k rows reaches (ties included), so the hash is computed only for the rows at or above it. Not for
+# heuristic: a few tool-error and event counts tie tens of thousands of rows at 10M (every granule
+# is read for them anyway: measured slower than the single query).
+RANKS: Final = {
+    "signals": (("triage_score", "Float32"),),
+    "stratified": (("triage_score", "Float32"),),
+    "diverse": (("triage_score", "Float32"),),
+}
 Stored = tuple[str, int]  # (trajectory id, version) of a stored row
+# Groups read from the table itself: the map's keys as a subcolumn (reads no values; 1.5x faster at 10M).
+STORED_GROUPS: Final = {GROUPS["category"]: "category_counts.keys"}
 
 
-def stored_query(selection: Selection, database: str, groups: str | None, limit: int) -> tuple[str, dict[str, Any]]:
-    """The first ``limit`` stored rows in the strategy's order, without FINAL (superseded versions
-    included), as (trajectory_id, version): one list, or per signal type/category (``groups``: one
-    bounded heap each). The scored strategies read the rows without a cohort key here (the keyed
-    ones: ``scored_source``)."""
+def stored_groups(groups: str) -> str:
+    return STORED_GROUPS.get(groups, groups)
+
+
+def _at_least(strategy: str, name: str = "rank") -> str:
+    """The rank columns at least as good as the bound ``{name_i:Type}`` (lexicographic, descending)."""
+    ranks = RANKS[strategy]
+    columns = ", ".join(column for column, _ in ranks)
+    bounds = ", ".join(f"{{{name}_{i}:{kind}}}" for i, (_, kind) in enumerate(ranks))
+    return f"({columns}) >= ({bounds})" if len(ranks) > 1 else f"{columns} >= {bounds}"
+
+
+def _bounds(values: tuple[Any, ...], name: str = "rank") -> dict[str, Any]:
+    return {f"{name}_{i}": value for i, value in enumerate(values)}
+
+
+def stored_rows_source(selection: Selection, database: str, condition: str = "") -> tuple[str, dict[str, Any]]:
+    """``table WHERE ...`` of the stored rows step 1 ranks (the scored strategies: those without a
+    cohort key; the keyed ones: ``scored_source``), and ``condition``."""
     clause, params = where(selection)
     clause += f" AND {UNKEYED}" if selection.strategy in SCORED else ""
-    rows = f"{database}.{stored_table(selection)} {clause}"
-    order = ORDER_TUPLES[selection.strategy]
+    clause += f" AND {condition}" if condition else ""
+    return f"{database}.{stored_table(selection)} {clause}", params
+
+
+def stored_query(selection: Selection, database: str, groups: str | None, limit: int,
+                 condition: str = "") -> tuple[str, dict[str, Any]]:
+    """The first ``limit`` stored rows in the strategy's order, without FINAL (superseded versions
+    included), as (trajectory_id, version): one list, or per signal type/category (``groups``: one
+    bounded heap each). ``condition``: the narrowing of ``narrowed_query``."""
+    rows, params = stored_rows_source(selection, database, condition)
     if groups is None:
-        sql = f"SELECT trajectory_id, version FROM {rows} ORDER BY {order} LIMIT {{limit:UInt32}}"
+        sql = (f"SELECT trajectory_id, version FROM {rows} ORDER BY {STORED_ORDERS[selection.strategy]} "
+               "LIMIT {limit:UInt32}")
     else:
-        sql = (f"SELECT grp, groupArraySorted({{limit:UInt32}})(({order}, trajectory_id, version)) "
-               f"FROM (SELECT *, {groups} AS groups FROM {rows}) ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp")
+        sql = (f"SELECT grp, groupArraySorted({{limit:UInt32}})(({ORDER_TUPLES[selection.strategy]}, trajectory_id, "
+               f"version)) FROM (SELECT trajectory_id, version, triage_score, {stored_groups(groups)} AS groups FROM {rows}) "
+               "ARRAY JOIN groups AS grp GROUP BY grp ORDER BY grp")
     return sql, {**params, "seed": selection.seed, "limit": limit}
+
+
+def threshold_query(selection: Selection, database: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """The rank columns of the ``limit``-th stored row (no row: fewer rows than that)."""
+    rows, params = stored_rows_source(selection, database)
+    columns = [column for column, _ in RANKS[selection.strategy]]
+    sql = (f"SELECT {', '.join(columns)} FROM {rows} ORDER BY {', '.join(f'{c} DESC' for c in columns)} "
+           "LIMIT 1 OFFSET {offset:UInt32}")
+    return sql, {**params, "offset": limit - 1}
+
+
+def group_thresholds_query(selection: Selection, database: str, groups: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """Per group: its stored rows and the triage score of its ``limit``-th (reads no trajectory id)."""
+    rows, params = stored_rows_source(selection, database)
+    sql = (f"SELECT grp, count(), arrayElement(groupArraySorted({{limit:UInt32}})(-{STORED_SCORE}), -1) "
+           f"FROM (SELECT triage_score, {stored_groups(groups)} AS groups FROM {rows}) ARRAY JOIN groups AS grp GROUP BY grp")
+    return sql, {**params, "limit": limit}
+
+
+def narrowed_query(selection: Selection, database: str, groups: str | None, limit: int,
+                   bound: tuple[Any, ...] | None, small: list[str]) -> tuple[str, dict[str, Any]]:
+    """``stored_query`` over the rows at or above ``bound`` (None: every row) and, per group, every
+    row of the ``small`` groups (those with at most ``limit`` rows)."""
+    if bound is None:
+        return stored_query(selection, database, groups, limit)
+    condition = _at_least(selection.strategy)
+    if small and groups is not None:
+        condition = f"({condition} OR hasAny({stored_groups(groups)}, {{small:Array(String)}}))"
+    sql, params = stored_query(selection, database, groups, limit, condition)
+    return sql, {**params, **_bounds(bound), "small": small}
 
 
 def stored_rows(client: Any, selection: Selection, database: str, groups: str | None,
                 limit: int) -> dict[str, list[Stored]]:
-    sql, params = stored_query(selection, database, groups, limit)
+    """``stored_query``'s result, read in two steps when the order has rank columns: their
+    ``limit``-th value per list (``threshold_query``, ``group_thresholds_query``), then the rows at
+    or above it, ordered with the hash. Every row of the first ``limit`` is at or above it."""
+    bound: tuple[Any, ...] | None = None
+    small: list[str] = []
+    if selection.strategy in RANKS and groups is None:
+        sql, params = threshold_query(selection, database, limit)
+        found = client.query(sql, parameters=params).result_rows
+        bound = tuple(found[0]) if found else None
+    elif selection.strategy in RANKS and groups is not None:
+        sql, params = group_thresholds_query(selection, database, groups, limit)
+        counts = client.query(sql, parameters=params).result_rows
+        small = sorted(group for group, n, _ in counts if n <= limit)
+        scores = [-worst for _, n, worst in counts if n > limit]
+        bound = (min(scores),) if scores else None
+    sql, params = narrowed_query(selection, database, groups, limit, bound, small)
     result = client.query(sql, parameters=params).result_rows
     if groups is None:
         return {"": [(tid, version) for tid, version in result]} if result else {}
     return {group: [(entry[-2], entry[-1]) for entry in entries] for group, entries in result}
 
 
+def key_filters(selection: Selection) -> tuple[str, dict[str, Any]]:
+    """The selection's conditions on columns of the sort key it reads (``SORT_KEYS``: every row under
+    one key has their values), so a lookup of a key's rows may add them and still find all of them:
+    tenant and agent in ``trajectories``, the pipeline version in ``trajectory_versions``."""
+    if selection.pipeline_version:
+        return where(Selection(pipeline_version=selection.pipeline_version))
+    return where(Selection(agent=selection.agent, tenant=selection.tenant))
+
+
+# The columns a strategy's output rows need (``_row``; the reasons of signals and heuristic): the
+# lookup of the newest rows reads them for every granule holding a looked-up id, so not the map of
+# category counts when it is not shown.
+OUTPUT_COLUMNS: Final = {
+    "signals": (*COLUMNS[:5], "category_counts"),
+    "heuristic": (*COLUMNS[:5], "tool_errors", "events"),
+    "random": COLUMNS[:5],
+    "stratified": COLUMNS[:5],
+    "diverse": COLUMNS[:5],
+}
+
+
 def newest_rows(client: Any, selection: Selection, database: str, ids: list[str]) -> dict[Stored, Row]:
     """(trajectory id, version) -> the row, for the newest row of each sort key of these trajectories
     (the highest version: the row FINAL keeps), with the output columns (and for the scored
-    strategies the score of a row without peers)."""
+    strategies the score of a row without peers). Only keys with the selection's tenant, agent
+    (and pipeline version) can hold an entry, so the lookup reads only those."""
     table = stored_table(selection)
     scored = f", {STORED_SCORE} AS score, 0 AS peers, 0 AS agreeing, '' AS basis" if selection.strategy in SCORED else ""
-    sql = (f"SELECT {', '.join(COLUMNS)}{scored}, {HASH} AS h, {SORT_KEYS[table]} AS row_key, version "
-           f"FROM {database}.{table} WHERE trajectory_id IN {{ids:Array(String)}} ORDER BY version")
+    clause, params = key_filters(selection)
+    columns = ", ".join(OUTPUT_COLUMNS[selection.strategy])
+    sql = (f"SELECT {columns}{scored}, {HASH} AS h, {SORT_KEYS[table]} AS row_key, version "
+           f"FROM {database}.{table} {clause} AND trajectory_id IN {{ids:Array(String)}} ORDER BY version")
     by_key = {tuple(row["row_key"]): row for row in  # ascending versions: the newest of each key stays
-              client.query(sql, parameters={"ids": ids, "seed": selection.seed}).named_results()}
+              client.query(sql, parameters={**params, "ids": ids, "seed": selection.seed}).named_results()}
     return {(row["trajectory_id"], row["version"]): row for row in by_key.values()}
 
 
@@ -276,10 +388,20 @@ def best_first(values: Row) -> tuple[float, int]:
     return -float(values["score"]), int(values["h"])
 
 
+def any_keyed(client: Any, selection: Selection, database: str) -> bool:
+    """Whether a stored row matching the selection has a cohort key: every selected keyed newest row
+    is one, so without any the keyed query (FINAL and windows) has nothing to score."""
+    clause, params = where(selection)
+    sql = f"SELECT count() FROM (SELECT 1 FROM {database}.{stored_table(selection)} {clause} AND {KEYED} LIMIT 1)"
+    return bool(client.query(sql, parameters=params).result_rows[0][0])
+
+
 def sample_ordered(client: Any, selection: Selection, database: str, weights: CohortWeights | None = None) -> list[Row]:
     """signals: the keyed rows by their combined score and the others by their trajectory score, merged."""
-    sql, params = ordered_query(selection, database, weights)
-    keyed = list(client.query(sql, parameters=params).named_results())
+    keyed: list[Row] = []
+    if any_keyed(client, selection, database):
+        sql, params = ordered_query(selection, database, weights)
+        keyed = list(client.query(sql, parameters=params).named_results())
     unkeyed = newest_groups(client, selection, database, None).get("", [])
     ranked = sorted([*keyed, *unkeyed], key=best_first)[:selection.n]
     return [_row(values, _reason(selection.strategy, selection.seed, values)) for values in ranked]
@@ -288,8 +410,10 @@ def sample_ordered(client: Any, selection: Selection, database: str, weights: Co
 def _candidates(client: Any, selection: Selection, database: str, group: str,
                 weights: CohortWeights | None) -> tuple[list[tuple[str, list[Candidate]]], dict[str, Row]]:
     """Per group, the best ``n`` of the keyed and the unkeyed candidates; and the unkeyed rows by id."""
-    sql, params = top_by_group_query(selection, database, group, selection.n, weights)
-    strata: dict[str, list[Candidate]] = {name: list(top) for name, top in client.query(sql, parameters=params).result_rows}
+    strata: dict[str, list[Candidate]] = {}
+    if any_keyed(client, selection, database):
+        sql, params = top_by_group_query(selection, database, group, selection.n, weights)
+        strata = {name: list(top) for name, top in client.query(sql, parameters=params).result_rows}
     unkeyed = newest_groups(client, selection, database, GROUPS[group])
     known = {row["trajectory_id"]: row for rows in unkeyed.values() for row in rows}
     for name, rows in unkeyed.items():

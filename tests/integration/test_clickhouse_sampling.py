@@ -215,3 +215,83 @@ def test_scored_strategies_equal_the_single_final_query(mixed, pipeline_version)
     for strategy, group in (("stratified", "category"), ("diverse", "type")):
         selection = Selection(strategy=strategy, n=5, seed=3, agent="mx", pipeline_version=pipeline_version)
         assert sampling._candidates(client, selection, db, group, None)[0] == _reference_heaps(client, db, selection, group)
+
+
+@pytest.fixture(scope="module")
+def tied(ch):
+    """Agent "tie": 120 trajectories of pipeline 2.0.0 with few distinct scores, tool errors and event
+    counts (many ties at every threshold) in four types of two categories; an older version (pipeline
+    1.0.0, non-final) of every third that would rank first everywhere and has other types, written
+    before and after the newest rows; no cohort keys; merges stopped. Large enough groups that the
+    rank thresholds of step 1 narrow the rows read."""
+    client, _ = ch
+    db = f"{ch[1]}_tie"
+    migrate(client, db)
+    for table in ("trajectories", "trajectory_versions"):
+        client.command(f"SYSTEM STOP MERGES {db}.{table}")
+    types = SIGNAL_TYPES[:4]  # interaction.misalignment x3, interaction.stagnation
+    rng = random.Random(5)
+    newest = [make_report(f"tie-{i:03d}", {t: 1 for t in rng.sample(types, rng.choice((1, 2)))}, agent="tie",
+                          version="2.0.0", triage=rng.choice((0.3, 0.6, 0.9)), tool_errors=rng.choice((0, 1, 2)),
+                          events=rng.choice((10, 20)), quality=rng.choice(("good", "poor"))) for i in range(120)]
+    newest += [make_report(f"tie-r{i}", {types[0]: 1, SIGNAL_TYPES[8]: 1}, agent="tie", version="2.0.0", triage=0.1,
+                           quality="poor") for i in range(3)]  # a small group (satisfaction), below every threshold
+    older = [make_report(f"tie-{i:03d}", {t: 1 for t in SIGNAL_TYPES[3:6]}, agent="tie", version="1.0.0",
+                         final=False, triage=0.95, tool_errors=9, events=50, quality="poor") for i in range(0, 120, 3)]
+    sink = Writer(lambda: client, db, max_rows=11)
+    for batch in (older[:20], newest, older[20:]):
+        sink.write_reports(batch)
+    sink.flush()
+    yield client, db
+    client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+@pytest.mark.parametrize(("pipeline_version", "quality"), [("", ""), ("", "poor"), ("2.0.0", ""), ("1.0.0", "")])
+def test_narrowed_reads_equal_final_with_ties_superseded_rows_and_a_newer_pipeline(tied, pipeline_version, quality):
+    client, db = tied
+    types = SIGNAL_TYPES[:4]
+    table = "trajectory_versions" if pipeline_version else "trajectories"
+    filters = "agent_id = 'tie'" + (" AND quality = {quality:String}" if quality else "") + (
+        " AND pipeline_version = {pv:String}" if pipeline_version else "")
+    assert count(client, f"SELECT count() FROM {db}.{table} WHERE agent_id = 'tie'") == 163  # superseded rows there
+    for seed in (1, 2):
+        for strategy in ("signals", "heuristic", "random"):
+            selection = Selection(strategy=strategy, n=12, seed=seed, agent="tie", quality=quality,
+                                  pipeline_version=pipeline_version)
+            order = ORDERS[strategy].replace("score", "triage_score")
+            expected = client.query(f"SELECT trajectory_id, triage_score, quality FROM {db}.{table} FINAL WHERE {filters} "
+                                    f"ORDER BY {order} LIMIT 12",
+                                    parameters={"seed": seed, "quality": quality, "pv": pipeline_version}).result_rows
+            got = sample(client, selection, db)
+            assert len(expected) == 12 and expected
+            assert [(r["id"], r["triage_score"], r["quality"]) for r in got] == [
+                (i, round(s, 4), q) for i, s, q in expected], (strategy, seed)
+        for strategy, group in (("stratified", "category"), ("diverse", "type")):
+            selection = Selection(strategy=strategy, n=8, seed=seed, agent="tie", quality=quality,
+                                  pipeline_version=pipeline_version)
+            reference = _reference_heaps(client, db, selection, group)
+            names = {name for name, _ in reference}
+            if pipeline_version != "1.0.0":  # the groups of the older rows are not among the newest ones'
+                assert names <= {category_of(t) for t in (*types, SIGNAL_TYPES[8])} | {*types, SIGNAL_TYPES[8]}
+                assert {SIGNAL_TYPES[8], "interaction.satisfaction"} & names  # the small group is there
+            assert sampling._candidates(client, selection, db, group, None)[0] == reference, (strategy, seed)
+
+
+def test_rank_thresholds_narrow_step_one(tied):
+    # the narrowed query: the rows at or above the 2n-th rank, and every row of a group that small
+    client, db = tied
+    selection = Selection(strategy="signals", n=4, seed=1, agent="tie")
+    sql, params = sampling.threshold_query(selection, db, 8)
+    bound = tuple(client.query(sql, parameters=params).result_rows[0])
+    assert bound == (pytest.approx(0.95),)  # the older rows rank first
+    sql, params = sampling.narrowed_query(selection, db, None, 8, bound, [])
+    assert "triage_score >= {rank_0:Float32}" in sql
+    stored = sampling.stored_rows(client, selection, db, None, 8)[""]
+    full_sql, full_params = sampling.stored_query(selection, db, None, 8)
+    assert stored == [tuple(row) for row in client.query(full_sql, parameters=full_params).result_rows]
+    stratified = Selection(strategy="stratified", n=4, seed=1, agent="tie")
+    narrowed = sampling.stored_rows(client, stratified, db, sampling.GROUPS["category"], 8)
+    sql, params = sampling.stored_query(stratified, db, sampling.GROUPS["category"], 8)
+    assert narrowed == {group: [(e[-2], e[-1]) for e in entries]
+                        for group, entries in client.query(sql, parameters=params).result_rows}
+    assert "interaction.satisfaction" in narrowed  # the small group, read whole

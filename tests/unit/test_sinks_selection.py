@@ -119,6 +119,8 @@ class FakeClient:
 
     def query(self, sql, parameters):
         self.queries.append((sql, parameters))
+        if sql.startswith("SELECT count() FROM (SELECT 1 FROM"):  # any keyed row: yes
+            return FakeResult([(1,)])
         if "AS row_key" in sql:  # the newest row under each key: every stored row is the newest
             return FakeResult([{**self.details[tid], "row_key": (tid,), "version": 1} for tid in parameters["ids"]])
         if "{limit:UInt32}" in sql:  # the stored rows in order: the scored strategies' rows are all keyed here
