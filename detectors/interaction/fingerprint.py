@@ -45,9 +45,12 @@ def token_hashes(tokens: set[str]) -> list[int]:
 
 def fingerprint(index: int, tokens: tuple[str, ...], k: int) -> Fingerprint:
     digest = zlib.crc32(" ".join(tokens).encode())
-    hashes = token_hashes(set(tokens))
-    sketch = hashes if len(hashes) <= k else sorted(hashes)[:k]
-    return Fingerprint(index, digest, len(hashes), sketch)
+    hashes = list(map(_HASHES.__getitem__, set(tokens)))  # token_hashes, without the extra call
+    size = len(hashes)
+    if size > k:  # the k smallest, sorted in place (sorted(hashes)[:k] without the two copies)
+        hashes.sort()
+        del hashes[k:]
+    return Fingerprint(index, digest, size, hashes)
 
 
 def similarity(a: Fingerprint, b: Fingerprint, k: int, floor: float = 0.0) -> float:
