@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 import msgspec
 
 from detectors.lexicon import find_phrases
-from detectors.model import Event, Signal, ToolCall, ToolResult
+from detectors.model import Event, Signal
 from detectors.text import PhraseHit, Text, normalize
 
 
@@ -71,8 +71,8 @@ class EventView:
     def tool(self) -> str:
         if self.call is not None:
             return self.call.tool
-        if isinstance(self.event, ToolCall | ToolResult):
-            return self.event.tool
+        if self.kind == "tool_call" or self.kind == "tool_result":  # by tag: see Session._apply
+            return self.event.tool  # type: ignore[union-attr]
         return ""
 
     @computed_once

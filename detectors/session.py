@@ -18,7 +18,7 @@ import msgspec
 from detectors.base import CallRef, CloseView, Detector, EventView
 from detectors.cohort import action_signature
 from detectors.features import Features, update_features
-from detectors.model import Event, SessionEnd, Signal, ToolCall, ToolResult, TrajectoryReport
+from detectors.model import Event, Signal, ToolCall, ToolResult, TrajectoryReport
 from detectors.redact import redact_signal
 from detectors.registry import DEFAULT_DETECTORS
 from detectors.tools import args_key
@@ -178,8 +178,12 @@ class Session:
         state.next_seq = event.seq + 1
         if state.features.events == 0:  # identity from the first event only: storage keys never move
             state.meta = _meta(event)
-        view = EventView(event, self._attribute(event))
-        state.ended = state.ended or isinstance(event, SessionEnd)
+        # Event kinds are compared by tag, not with isinstance: a failing isinstance against a
+        # msgspec struct class goes through its metaclass's __instancecheck__ (~300 instructions).
+        view = EventView(event)
+        kind = view.kind
+        view.call = self._attribute(event, kind)
+        state.ended = state.ended or kind == "end"
         update_features(state.features, view)
         out: list[Signal] = []
         detectors, det_states = self.engine.detectors, state.detectors
@@ -188,9 +192,10 @@ class Session:
         self._record(out)
         return out
 
-    def _attribute(self, event: Event) -> CallRef | None:
+    def _attribute(self, event: Event, kind: str) -> CallRef | None:
         state = self.state
-        if isinstance(event, ToolCall):
+        if kind == "tool_call":
+            assert isinstance(event, ToolCall)
             ref = CallRef(event.tool, event.seq, args_key(event.arguments))
             state.last_call = ref
             if event.call_id:
@@ -199,7 +204,8 @@ class Session:
                     del calls[next(iter(calls))]
                 calls[event.call_id] = ref
             return ref
-        if isinstance(event, ToolResult):
+        if kind == "tool_result":
+            assert isinstance(event, ToolResult)
             answered = state.open_calls.pop(event.call_id, None) if event.call_id else None
             if answered is not None:
                 return answered

@@ -15,7 +15,7 @@ _encoder = msgspec.json.Encoder(order="sorted")
 
 def canonical_arguments(arguments: Any) -> Any:
     """Arguments as a JSON value: OpenAI's JSON-in-a-string is parsed, other strings kept."""
-    if isinstance(arguments, str | bytes):
+    if isinstance(arguments, (str, bytes)):  # a tuple: `str | bytes` builds a union on each call
         text = arguments.strip()
         if text[:1] in ("{", "[") if isinstance(text, str) else text[:1] in (b"{", b"["):
             try:

@@ -31,21 +31,27 @@ _ASCII_LETTERS = string.ascii_letters.encode()
 _ASCII_UPPER = string.ascii_uppercase.encode()
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def count_letters(raw: str) -> int:
-    """``sum(map(str.isalpha, raw))``; for ASCII text (most messages) one C-level pass: below 128,
-    the letters are exactly A-Z and a-z."""
+    """``sum(map(str.isalpha, raw))`` in C-level passes: below 128 the letters are exactly A-Z and
+    a-z, counted over the UTF-8 bytes (where every non-ASCII character is made of bytes >= 128);
+    the few non-ASCII characters, found by one regex scan, are asked one by one."""
+    data = raw.encode("utf-8", "surrogatepass")
+    ascii_letters = len(data) - len(data.translate(None, _ASCII_LETTERS))
     if raw.isascii():
-        data = raw.encode("ascii")
-        return len(data) - len(data.translate(None, _ASCII_LETTERS))
-    return sum(map(str.isalpha, raw))
+        return ascii_letters
+    return ascii_letters + sum(map(str.isalpha, _NON_ASCII.findall(raw)))
 
 
 def count_upper(raw: str) -> int:
     """``sum(map(str.isupper, raw))``, the same way (below 128 only A-Z are upper case)."""
+    data = raw.encode("utf-8", "surrogatepass")
+    ascii_upper = len(data) - len(data.translate(None, _ASCII_UPPER))
     if raw.isascii():
-        data = raw.encode("ascii")
-        return len(data) - len(data.translate(None, _ASCII_UPPER))
-    return sum(map(str.isupper, raw))
+        return ascii_upper
+    return ascii_upper + sum(map(str.isupper, _NON_ASCII.findall(raw)))
 
 
 class DisengagementState(msgspec.Struct):

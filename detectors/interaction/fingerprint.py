@@ -45,23 +45,31 @@ def token_hashes(tokens: set[str]) -> list[int]:
 
 def fingerprint(index: int, tokens: tuple[str, ...], k: int) -> Fingerprint:
     digest = zlib.crc32(" ".join(tokens).encode())
-    hashes = token_hashes(set(tokens))
-    sketch = hashes if len(hashes) <= k else sorted(hashes)[:k]
-    return Fingerprint(index, digest, len(hashes), sketch)
+    hashes = list(map(_HASHES.__getitem__, set(tokens)))  # token_hashes, without the extra call
+    size = len(hashes)
+    if size > k:  # the k smallest, sorted in place (sorted(hashes)[:k] without the two copies)
+        hashes.sort()
+        del hashes[k:]
+    return Fingerprint(index, digest, size, hashes)
 
 
 def similarity(a: Fingerprint, b: Fingerprint, k: int, floor: float = 0.0) -> float:
     """1.0 for identical token sequences, else the bottom-k estimate of the token-set Jaccard.
-    Returns 0.0 early when the set sizes alone keep the Jaccard below ``floor``."""
+    Returns 0.0 early when the value is certainly below ``floor``: the set sizes alone keep the
+    Jaccard below it, or (truncated sketches) too few hashes are shared for the estimate to reach it."""
     if a.digest == b.digest:
         return 1.0
     if min(a.size, b.size) < floor * max(a.size, b.size):
         return 0.0
-    mine = set(a.sketch)
-    if a.size > len(a.sketch) or b.size > len(b.sketch):  # truncated sketches: bottom-k estimate
-        union = set(sorted(mine.union(b.sketch))[:k])
-        return len(union.intersection(mine, b.sketch)) / len(union) if union else 0.0
-    theirs = set(b.sketch)  # complete sketches: the exact Jaccard of the two hash sets
+    mine, theirs = set(a.sketch), set(b.sketch)
     shared = len(mine.intersection(theirs))
     union_size = len(mine) + len(theirs) - shared
-    return shared / union_size if union_size else 0.0
+    if a.size > len(a.sketch) or b.size > len(b.sketch):  # truncated sketches: bottom-k estimate
+        # The estimate counts the shared hashes among the min(k, union_size) smallest of the union,
+        # so it is at most shared / min(k, union_size): below the floor, the sort is not needed.
+        top = min(k, union_size)
+        if top > 0 and shared / top < floor:
+            return 0.0
+        union = set(sorted(mine.union(theirs))[:k])
+        return len(union.intersection(mine, theirs)) / len(union) if union else 0.0
+    return shared / union_size if union_size else 0.0  # complete sketches: the exact Jaccard
