@@ -3,9 +3,11 @@
 Processing (at-least-once; outputs are idempotent by trajectory id):
 - messages arrive in batches (``stream.take_events``) and go through ``Pipeline.process``; a bad
   one goes to the DLQ with its ORIGINAL bytes and ``x-error-*`` headers, and is counted;
-- session state lives in the ``sessions`` table (``TableStore``): read once and written back once
-  per trajectory per batch (reassigned, so it is changelogged, to the partition of the message the
-  events came in);
+- session state lives in the ``sessions`` table (``TableStore``): read once per trajectory per batch,
+  and written behind: the sessions saved since the last offset commit are written to the table
+  (reassigned, so they are changelogged, to the partition of the message their events came in) once
+  each, just before the next commit (``faust_fixes.before_commit``), so the changelog holds at least
+  the state of every committed offset;
 - every update publishes its new signals to the signals topic at once; the trajectory record goes
   to the trajectories topic at once when it is final (also when the batch held only duplicates, so
   a batch redelivered after a crash re-emits the same final records) or is the trajectory's first;
@@ -52,8 +54,13 @@ _brief_decoder = msgspec.msgpack.Decoder(_Brief)
 
 
 class TableStore:
-    """The ``sessions`` table as the pipeline's store: encoded states, one write per key per batch.
-    A write goes to the changelog partition of the message it came from (``origin``).
+    """The ``sessions`` table as the pipeline's store: encoded states, one table write per key per
+    offset commit. ``save`` keeps the encoded state in ``written`` (read back by ``load``); ``flush``
+    (called before every commit) writes each one to the table, to the changelog partition of the
+    message it came from (``origin``). A crash loses only what was not committed: its messages are
+    read again and applied to the state of the last commit (or later: events already applied are
+    duplicates by seq). Revoked partitions (``forget_cache``) drop what was not written: the commit
+    that precedes a revocation (``wait_empty``) has written it.
 
     The sessions last written are also kept decoded (at most ``cache_size``, least recently used
     first out): a load whose stored bytes equal the bytes written for a kept session returns that
@@ -64,10 +71,14 @@ class TableStore:
     def __init__(self, table: Any, engine: Engine, *, cache_size: int) -> None:
         self.table, self.engine, self.cache_size = table, engine, cache_size
         self.cache: OrderedDict[bytes, tuple[bytes, Session]] = OrderedDict()
+        self.written: dict[bytes, tuple[bytes, Any]] = {}  # saved since the last flush: key -> (state, origin)
 
     def load(self, key: bytes, origin: Any) -> Session | None:
-        faust_fixes.set_current_event(origin)  # RocksDB reads the key in this message's partition
-        raw = self.table.get(key)
+        if (written := self.written.get(key)) is not None:
+            raw = written[0]
+        else:
+            faust_fixes.set_current_event(origin)  # RocksDB reads the key in this message's partition
+            raw = self.table.get(key)
         kept = self.cache.pop(key, None)
         if not raw:
             return None
@@ -77,27 +88,44 @@ class TableStore:
         return Session(state.trajectory_id, engine=self.engine, state=state)
 
     def save(self, key: bytes, session: Session, origin: Any) -> None:
-        faust_fixes.set_current_event(origin)
         raw = self.engine.encode_state(session.state)
-        self.table[key] = raw  # reassign: changelogged
+        self.written[key] = (raw, origin)
         self.cache[key] = (raw, session)
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
 
     def drop(self, key: bytes, origin: Any) -> None:
         self.cache.pop(key, None)
+        self.written.pop(key, None)
         faust_fixes.set_current_event(origin)  # before the lookup too: RocksDB looks in that partition
         if key in self.table:
             del self.table[key]
 
+    def flush(self) -> int:
+        """Write every state saved since the last flush to the table (one changelog message each)."""
+        written, self.written = self.written, {}
+        for key, (raw, origin) in written.items():
+            faust_fixes.set_current_event(origin)
+            self.table[key] = raw  # reassign: changelogged
+        return len(written)
+
     def forget_cache(self) -> None:
-        """Partitions were revoked: keep no decoded session of a key this worker may not own."""
+        """Partitions were revoked: keep no decoded or unwritten session of a key this worker may not own."""
         self.cache.clear()
+        self.written.clear()
 
     def briefs(self) -> Any:
+        written = self.written
         for key, raw in self.table.items():
-            brief = _brief_decoder.decode(raw)
-            yield key, brief.closed, brief.features.last_ts
+            if key not in written:
+                yield self._brief(key, raw)
+        for key, (raw, _) in list(written.items()):
+            yield self._brief(key, raw)
+
+    @staticmethod
+    def _brief(key: bytes, raw: bytes) -> tuple[bytes, bool, float | None]:
+        brief = _brief_decoder.decode(raw)
+        return key, brief.closed, brief.features.last_ts
 
 
 class RecordPacer:
@@ -262,6 +290,7 @@ class Ingest:
 def register_ingest(app: Any, topics: Topics, settings: Settings, metrics: Metrics | None = None) -> Ingest:
     table = app.Table("sessions", partitions=settings.partitions, key_type=bytes, value_type=bytes)
     ingest = Ingest(app, topics, table, settings, metrics or Metrics(), engine_for(settings.triage_config))
+    faust_fixes.before_commit(app, ingest.store.flush)
 
     @app.agent(topics.events, name="ingest")
     async def ingest_agent(stream: Any) -> None:

@@ -9,7 +9,9 @@ flush the producer), with two bounds that Faust does not have:
   left uncommitted (the next owner of the partition reads it again; sinks are idempotent);
 - a watchdog thread ends the process ``SIGNALS_SHUTDOWN_TIMEOUT_S`` after the signal whatever the
   event loop is doing (a broker that does not answer the final commit or the LeaveGroup), with
-  ``EXIT_TIMEOUT``.
+  ``EXIT_TIMEOUT``, after one log line that says what was still running (``still_running``: the
+  innermost frames of every thread and every pending asyncio task), so that a stop that hangs is
+  diagnosed from the log of the run it hung in.
 
 A second SIGINT exits at once (``EXIT_INTERRUPTED``). Either way one log line says how the worker
 stopped, what it committed and what it left. Ports are checked before Faust starts, so a port
@@ -18,6 +20,7 @@ taken by another process is one clear message (``PortInUse``), not a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import logging
@@ -26,6 +29,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +79,7 @@ class Shutdown:
         self._lock = threading.Lock()
         self._watchdog: threading.Timer | None = None
         self.closers: list[Callable[[], Any]] = []  # release ports etc. before any exit
+        self.loop: Any = None  # the event loop the stop runs on (for the watchdog's report)
 
     @property
     def started(self) -> bool:
@@ -86,6 +91,8 @@ class Shutdown:
             if self.started_at is not None:
                 return False
             self.started_at, self.reason = self._clock(), reason
+        with contextlib.suppress(RuntimeError):  # called outside a loop (tests)
+            self.loop = asyncio.get_running_loop()
         self.highwaters = faust_fixes.highwaters(getattr(self.app, "_consumer", None))
         # Faust's wait for in-flight acks ends here (seconds on the event loop clock, see faust_fixes)
         faust_fixes.set_wait_deadline(self.app, self.timeout_s / 2)
@@ -100,6 +107,7 @@ class Shutdown:
         return 0.0 if self.started_at is None else self._clock() - self.started_at
 
     def timed_out(self) -> None:
+        log.warning("the stop is past its bound; still running:\n%s", still_running(self.loop))
         self.force(f"the stop did not finish within SIGNALS_SHUTDOWN_TIMEOUT_S={self.timeout_s:g}s", EXIT_TIMEOUT)
 
     def force(self, why: str, code: int) -> None:
@@ -150,6 +158,37 @@ def describe_offsets(committed: dict[Any, int], highwaters: dict[Any, int]) -> s
     for topic, (done, end) in sorted(topics.items()):
         parts.append(f"{topic} {done}/{end}" + (f" ({end - done} left)" if end > done else ""))
     return "committed " + ", ".join(parts)
+
+
+def still_running(loop: Any, frames: int = 6) -> str:
+    """The innermost ``frames`` frames of every other thread and of every pending task of ``loop``
+    (read from the watchdog thread: a best-effort snapshot)."""
+    lines = []
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        stack = traceback.format_stack(frame)[-frames:]
+        lines.append(f"thread {names.get(ident, ident)}:\n" + "".join(stack).rstrip())
+    tasks: set[asyncio.Task[Any]] = set()
+    if loop is not None:
+        with contextlib.suppress(RuntimeError):
+            tasks = asyncio.all_tasks(loop)
+    for task in sorted(tasks, key=lambda task: task.get_name()):
+        lines.append(f"task {task.get_name()}: {awaiting(task.get_coro())}")
+    return "\n".join(lines)
+
+
+def awaiting(coro: Any) -> str:
+    """'outer -> ... -> innermost (file:line)': the chain of coroutines ``coro`` is suspended in."""
+    chain, frame = [], None
+    while coro is not None and (frame := getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)):
+        chain.append(getattr(coro, "__qualname__", type(coro).__name__))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        last = frame
+    if not chain:
+        return repr(coro)
+    return " -> ".join(chain) + f" ({last.f_code.co_filename}:{last.f_lineno})"
 
 
 def exit_now(code: int) -> None:

@@ -218,7 +218,8 @@ def test_the_ports_are_released_when_the_worker_exits(kafka_url, stream_names, s
     web, metrics = free_port(), free_port()
     worker = start_worker(*sink_flags(tmp_path), f"--web-port={web}", f"--metrics-port={metrics}")
     wait_for(lambda: listening(web) and listening(metrics), 60, "the web and metrics servers")
-    assert signal_and_time(worker)[0] == EXIT_OK
+    code = signal_and_time(worker)[0]
+    assert code == EXIT_OK, f"exit {code}; the worker's log ends:\n{log_of(tmp_path, 0)[-6000:]}"
     assert not listening(web) and not listening(metrics)
 
 

@@ -298,6 +298,32 @@ def test_resuming_the_flow_empties_queues_without_acking_what_they_held() -> Non
     assert queue.qsize() == 0 and msg.refcount == 2 and not msg.acked
 
 
+# -- (7) the before-commit hook ------------------------------------------------------------------------
+
+def test_a_commit_first_calls_the_apps_before_commit_callbacks_then_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    order: list[Any] = []
+    app = SimpleNamespace()
+    faust_fixes.before_commit(app, lambda: order.append("flush a"))
+    faust_fixes.before_commit(app, lambda: order.append("flush b"))
+
+    async def faust_commit_tps(self: Any, tps: Any, start_new_transaction: bool) -> bool:
+        order.append(("commit", list(tps), start_new_transaction))
+        return True
+
+    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", faust_commit_tps)
+    assert asyncio.run(faust_fixes.commit_tps(SimpleNamespace(app=app), [TP("ev", 0)], False)) is True
+    assert order == ["flush a", "flush b", ("commit", [TP("ev", 0)], False)]
+    assert asyncio.run(faust_fixes.commit_tps(SimpleNamespace(app=SimpleNamespace()), [], True)) is True  # no hook
+
+
+def test_the_worker_writes_its_sessions_before_every_commit() -> None:
+    from streams.settings import Settings
+    from streams.worker.app import build_app
+
+    app, ingest = build_app(Settings(store="memory://", web_port=0))
+    assert ingest is not None and app._signals_before_commit == [ingest.store.flush]
+
+
 # -- the patches fail loudly -------------------------------------------------------------------------
 
 def test_create_app_installs_every_patch() -> None:
@@ -306,7 +332,7 @@ def test_create_app_installs_every_patch() -> None:
 
     create_app(Settings(store="memory://", web_port=0))
     assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)
-    assert len(faust_fixes.installed()) == 6
+    assert len(faust_fixes.installed()) == 7
 
 
 def test_the_installed_versions_and_originals_are_the_ones_the_fixes_were_written_for() -> None:

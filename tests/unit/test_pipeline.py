@@ -434,6 +434,7 @@ def test_the_worker_adapter_sends_dlq_signals_and_records_and_counts() -> None:
     assert [(r["id"], r["final"]) for r in records] == [("a", True)]
     signals = [json.loads(v) for t, _, v, _ in producer.sent if t == "sig"]
     assert len(signals) == len(records[0]["signals"]) > 0
+    ingest.store.flush()  # what the next offset commit does first
     state = ingest.engine.decode_state(table[b"a"])
     assert state.closed and msgspec.json.decode(encode_report(analyze("a", events)))["events"] == records[0]["events"]
     assert metrics.registry.get_sample_value("signals_rejected_total", {"reason": "json"}) == 1

@@ -64,3 +64,33 @@ def test_a_store_from_another_cluster_or_past_its_changelog_is_a_mismatch() -> N
     assert "cluster A" in (mismatch("A", "B", persisted, {("sessions", 0): 15, ("sessions", 1): 4}) or "")
     found = mismatch(None, "B", persisted, {("sessions", 0): 0})  # a fresh cluster: empty changelog
     assert found == "table sessions partition 0 applied changelog offset 14, but the changelog ends at 0"
+
+
+def test_past_its_bound_the_stop_logs_what_every_thread_and_task_was_doing(caplog) -> None:
+    import asyncio
+    import threading
+
+    exits: list[int] = []
+    shutdown = stop.Shutdown(SimpleNamespace(), 30.0, exit=exits.append)
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, name="stuck-thread", daemon=True)
+    stuck.start()
+
+    async def leave_the_group() -> None:
+        await asyncio.sleep(3600)
+
+    async def main() -> None:
+        asyncio.get_running_loop().create_task(leave_the_group(), name="leave-group")
+        await asyncio.sleep(0)
+        shutdown.begin("SIGTERM")
+        with caplog.at_level(logging.WARNING, logger="signals.worker"):
+            await asyncio.get_running_loop().run_in_executor(None, shutdown.timed_out)  # the watchdog's thread
+
+    asyncio.run(main())
+    release.set()
+    assert exits == [stop.EXIT_TIMEOUT]
+    dump = next(r.getMessage() for r in caplog.records if "past its bound" in r.getMessage())
+    assert "thread stuck-thread:\n" in dump and "in wait\n" in dump.split("thread stuck-thread:")[1]
+    assert "task leave-group: test_past_its_bound_the_stop_logs_what_every_thread_and_task_was_doing." \
+           "<locals>.leave_the_group -> sleep (" in dump
+    shutdown.finished()
