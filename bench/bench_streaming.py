@@ -157,11 +157,18 @@ async def latency(kafka: str, rate: float, seconds: float, concurrent: int = 0, 
         finally:
             worker.kill()
     sent = {(m.key, json.loads(m.value)["seq"]): m.timestamp for m in inputs if m.value}  # skip ticks
-    lags = sorted(m.timestamp - sent[(m.key, json.loads(m.value)["index"])] for m in signals)
-    pick = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]  # noqa: E731
+    timed = sorted((sent[(m.key, json.loads(m.value)["index"])], m.timestamp) for m in signals)
+    lags = sorted(done - at for at, done in timed)
     print(f"latency at {summary.events / summary.seconds:,.0f} events/s (1 event/message, {concurrent or 1} "
           f"trajectories at a time): {len(lags)} signals, "
-          f"p50 {pick(0.5)} ms, p99 {pick(0.99)} ms, max {lags[-1]} ms; {len(records)} records")
+          f"p50 {quantile(lags, 0.5)} ms, p99 {quantile(lags, 0.99)} ms, max {lags[-1]} ms; {len(records)} records")
+    fifths = [sorted(done - at for at, done in timed[i * len(timed) // 5:(i + 1) * len(timed) // 5]) for i in range(5)]
+    print("  p50 / p99 by when the event was sent (each fifth of the run): "  # rising: the worker falls behind
+          + ", ".join(f"{quantile(part, 0.5)} / {quantile(part, 0.99)} ms" for part in fifths if part))
+
+
+def quantile(ordered: list[int], q: float) -> int:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
