@@ -316,14 +316,6 @@ def test_a_commit_first_calls_the_apps_before_commit_callbacks_then_faust(monkey
     assert asyncio.run(faust_fixes.commit_tps(SimpleNamespace(app=SimpleNamespace()), [], True)) is True  # no hook
 
 
-def test_the_worker_writes_its_sessions_before_every_commit() -> None:
-    from streams.settings import Settings
-    from streams.worker.app import build_app
-
-    app, ingest = build_app(Settings(store="memory://", web_port=0))
-    assert ingest is not None and app._signals_before_commit == [ingest.store.flush]
-
-
 # -- the patches fail loudly -------------------------------------------------------------------------
 
 def test_create_app_installs_every_patch() -> None:

@@ -173,9 +173,32 @@ def test_saves_and_drops_go_to_the_partition_of_their_own_message() -> None:
     faust_fixes.set_current_event(origin0)  # the commit's flush runs in another task
     assert store.flush() == 1
     assert set(table.parts[1]) == {b"b"} and not table.parts.get(0)
+    store.forget_cache()  # nothing decoded or unwritten: the next load reads the table
+    faust_fixes.set_current_event(origin0)
+    assert store.load(b"b", origin1) is not None  # read from its own message's partition
     faust_fixes.set_current_event(origin0)
     store.drop(b"b", origin1)
     assert table.parts[1] == {}
+
+
+def test_a_session_dropped_before_the_commit_is_never_written() -> None:
+    from detectors.session import Session
+
+    table: dict[bytes, bytes] = {}
+    store = TableStore(table, DEFAULT_ENGINE, cache_size=10)
+    origin = FakeEvent(Msg(0, b"x", b""))
+    store.save(b"gone", Session("gone"), origin)
+    store.drop(b"gone", origin)
+    assert store.load(b"gone", origin) is None
+    assert store.flush() == 0 and table == {}
+
+
+def test_the_worker_writes_its_sessions_before_every_commit() -> None:
+    from streams.settings import Settings
+    from streams.worker.app import build_app
+
+    app, ingest = build_app(Settings(store="memory://", web_port=0))
+    assert ingest is not None and app._signals_before_commit == [ingest.store.flush]
 
 
 def test_briefs_read_closed_and_last_ts_of_stored_states() -> None:
