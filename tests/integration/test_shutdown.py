@@ -23,7 +23,6 @@ from streams.worker.shutdown import EXIT_INTERRUPTED, EXIT_OK, EXIT_PORT_IN_USE,
 from tests.support.faults import (
     VERSION,
     assert_exactly_once,
-    describe_group,
     expected,
     group_lag,
     inspect_chdb,
@@ -31,6 +30,7 @@ from tests.support.faults import (
     produce_in_background,
     sink_committed,
     wait_for,
+    wait_group_state,
     wait_joined,
     workload,
 )
@@ -120,7 +120,7 @@ def test_sigterm_during_a_rebalance_exits_and_the_other_member_finishes_with_ide
     producer = produce_in_background(kafka_url, stream_names["topic_events"], data, rate=600)
     read_topic(kafka_url, stream_names["topic_trajectories"], until=lambda ms: len(final_records(ms)) >= 20)
     start_worker(*flags)  # joins: the group rebalances ...
-    wait_for(lambda: rebalancing(kafka_url, stream_names["app_id"]), 30, "the group to start rebalancing")
+    wait_group_state(kafka_url, stream_names["app_id"], REBALANCING, 30)
     code, seconds = signal_and_time(leaving)  # ... and the first member is told to stop meanwhile
     assert code == EXIT_OK
     assert seconds < BOUND_S
@@ -135,9 +135,7 @@ def test_sigterm_during_a_rebalance_exits_and_the_other_member_finishes_with_ide
     print(f"\nSIGTERM during a rebalance -> exit in {seconds:.1f}s")
 
 
-def rebalancing(kafka: str, group: str) -> bool:
-    """The consumer group is between generations (a member joined or left, assignments not yet synced)."""
-    return str(describe_group(kafka, group)[2]) in ("PreparingRebalance", "CompletingRebalance")
+REBALANCING = ("PreparingRebalance", "CompletingRebalance")  # between generations: a member joined or left
 
 
 def test_sigterm_during_a_clickhouse_outage_exits_zero_and_a_restart_writes_the_held_batch(

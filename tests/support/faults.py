@@ -166,6 +166,30 @@ async def _describe_group(bootstrap: str, group: str) -> Any:
     return response.groups[0]
 
 
+def wait_group_state(kafka: str, group: str, states: tuple[str, ...], timeout: float, poll: float = 0.02) -> str:
+    """Poll ``group``'s state every ``poll`` seconds with ONE admin client until it is one of ``states``
+    (returned); fails after ``timeout``. A rebalance can be over in well under a second: a new client
+    per poll (``describe_group``) takes about that long and misses it."""
+    return asyncio.run(_wait_group_state(kafka.split("://")[-1], group, states, timeout, poll))
+
+
+async def _wait_group_state(bootstrap: str, group: str, states: tuple[str, ...], timeout: float, poll: float) -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    deadline, seen = time.monotonic() + timeout, set()
+    try:
+        while True:
+            [response] = await admin.describe_consumer_groups([group])
+            state = str(response.groups[0][2])
+            if state in states:
+                return state
+            seen.add(state)
+            assert time.monotonic() < deadline, f"group {group} not in {states} within {timeout:.0f}s (seen: {seen})"
+            await asyncio.sleep(poll)
+    finally:
+        await admin.close()
+
+
 def group_assignments(kafka: str, group: str, topic: str) -> list[set[int]]:
     """The partitions of ``topic`` assigned to each member of ``group`` (one set per member)."""
     out = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -34,10 +35,37 @@ def reachable(url: str) -> bool:
         return False
 
 
-def free_port() -> int:
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (and ``bind(0)``)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return not reachable(f"kafka://127.0.0.1:{port}")
+
+
+def free_port(span: int = 1) -> int:
+    """A free port (and the ``span - 1`` after it) BELOW the ephemeral range: one taken from it (``bind(0)``)
+    can be the source port of some client's connection by the time a server binds it, which a test
+    broker once hit ("Address already in use" on its controller port)."""
+    first, last = ephemeral_range()
+    low, high = max(1024, min(20000, first - 1000)), first - span
+    if high - low < 1000:  # an unusual range that starts low: above it instead
+        low, high = last + 1, 65536 - span
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if all(bindable(port + i) for i in range(span)):
+            return port
+    raise RuntimeError(f"no {span} free consecutive ports in {low}-{high}")
 
 
 def broker_env(port: int, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -48,13 +76,8 @@ def broker_env(port: int, data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-        if port < 65000 and not reachable(f"kafka://127.0.0.1:{port + 1}"):
-            return int(port)
-    raise RuntimeError("no free port pair")
+    """A port whose next port is free too: a test broker's listener and controller."""
+    return free_port(span=2)
 
 
 def unavailable(why: str) -> None:
