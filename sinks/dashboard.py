@@ -59,6 +59,8 @@ PANELS: Final = (
           "sum by (final) (rate(signals_records_total[$__rate_interval]))", legend="records final={{final}}"),
     Panel("consumer_lag", "Consumer lag (messages)", "prometheus",
           "sum by (partition) (signals_consumer_lag)", legend="partition {{partition}}"),
+    Panel("sink_lag", "Events not yet in ClickHouse (raw-events sink lag, messages)", "prometheus",
+          "sum by (partition) (signals_sink_lag)", legend="partition {{partition}}"),
     Panel("dlq", "Dead-letter queue by reason (per second)", "prometheus",
           "sum by (reason) (rate(signals_rejected_total[$__rate_interval]))", legend="{{reason}}"),
     Panel("latency", "Event -> processing latency p99 (s)", "prometheus",

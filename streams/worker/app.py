@@ -16,6 +16,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from streams.settings import Settings
 from streams.worker import faust_fixes
+from streams.worker.metrics import Metrics
 from streams.worker.topics import Topics, build_topics
 
 if TYPE_CHECKING:
@@ -70,16 +71,20 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def build_app(settings: Settings, extensions: Iterable[Extension] = ()) -> tuple[faust.App, Ingest | None]:
-    """The app with its ingest agent (whose metrics the worker serves), then each extension.
+def build_app(settings: Settings, extensions: Iterable[Extension] = (),
+              metrics: Metrics | None = None) -> tuple[faust.App, Ingest | None]:
+    """The app with its ingest agent, then each extension; all report to ``metrics`` (the process's
+    one set, which the worker serves; ``app.metrics`` for the extensions).
     SIGNALS_INGEST=false: no ingest, no OTLP input (None for the ingest), the extensions only."""
     from streams.worker.agents import register_ingest  # imported here: agents needs the app's types
     app = create_app(settings)
+    metrics = metrics or Metrics()
+    app.metrics = metrics  # type: ignore[attr-defined]
     topics = build_topics(app, settings)
-    ingest = register_ingest(app, topics, settings) if settings.ingest else None
+    ingest = register_ingest(app, topics, settings, metrics) if settings.ingest else None
     if ingest is not None:
         from streams.worker.otlp_agent import register_otlp
-        register_otlp(app, topics, settings, ingest.metrics)  # SIGNALS_TOPIC_OTLP, when set
+        register_otlp(app, topics, settings, metrics)  # SIGNALS_TOPIC_OTLP, when set
     for extension in extensions:
         extension(app, topics, settings)
     if ingest is not None and (settings.otlp_http_port or settings.otlp_export_endpoint):  # the OTLP/HTTP receiver, the exporter

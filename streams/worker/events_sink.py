@@ -16,6 +16,10 @@ Faust app (started and cancelled with it: ``register_events_sink``):
 - a rebalance needs nothing released: a commit for partitions this consumer has lost fails (one
   log line) and their next owner reads them from the last commit (some events written again);
 - a stop drops a held batch uncommitted (the next owner reads it again);
+- ``signals_sink_lag{partition}`` is, every ``LAG_S``, each assigned partition's end offset minus this
+  group's committed offset (its log start before a first commit): what ClickHouse does not have yet.
+  It grows while ClickHouse is down (the held batch is not committed) and is the number to alert on
+  for the sink (docs/scaling.md); a partition this consumer loses is removed from it;
 - a partition this group has never committed starts at the earliest offset. Not at the worker
   group's: that one is ingest's, which goes on while ClickHouse is down, so a first batch held
   through a stop would be skipped. A worker upgraded from the version whose Faust agent wrote raw
@@ -43,6 +47,7 @@ log = logging.getLogger("signals.sink")
 GROUP_SUFFIX = "-raw-events"
 RESTART_S = 2.0  # after an unexpected error of the consumer, before a new one starts
 STOP_S = 3.0  # at most this long to leave the group at a stop (a broker that does not answer)
+LAG_S = 5.0  # between two updates of signals_sink_lag
 
 
 def group_of(settings: Settings) -> str:
@@ -71,8 +76,9 @@ def next_offsets(messages: list[Any]) -> dict[TopicPartition, int]:
 class RawEventsSink:
     """The consumer loop: take a batch, write it, commit it; held while ClickHouse is down."""
 
-    def __init__(self, settings: Settings, clickhouse: Any, writer: Writer) -> None:
-        self.settings, self.clickhouse, self.writer = settings, clickhouse, writer
+    def __init__(self, settings: Settings, clickhouse: Any, writer: Writer, lag: Any) -> None:
+        self.settings, self.clickhouse, self.writer, self.lag = settings, clickhouse, writer, lag
+        self.reported: set[int] = set()  # partitions with a signals_sink_lag series
 
     def consumer(self) -> AIOKafkaConsumer:
         settings = self.settings
@@ -88,8 +94,7 @@ class RawEventsSink:
         the ClickHouse thread is shut down then)."""
         while not self.clickhouse.stopping():
             try:
-                if await self.clickhouse.ensure_schema():
-                    await self.consume()
+                await self.consume()
                 return
             except Exception:
                 if self.clickhouse.stopping():
@@ -102,7 +107,10 @@ class RawEventsSink:
         consumer = self.consumer()
         consumer.subscribe([self.settings.topic_events])
         await consumer.start()
+        lag = asyncio.create_task(self.report_lag_every(consumer, LAG_S))  # also while the schema waits
         try:
+            if not await self.clickhouse.ensure_schema():
+                return  # stopped before ClickHouse answered
             while not self.clickhouse.stopping():
                 messages = await self.take(consumer)
                 if messages and not await self.write(messages):
@@ -110,8 +118,31 @@ class RawEventsSink:
                 if messages:
                     await self.commit(consumer, messages)
         finally:
+            lag.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), STOP_S)
+
+    async def report_lag_every(self, consumer: AIOKafkaConsumer, seconds: float) -> None:
+        while True:
+            try:
+                await self.report_lag(consumer)
+            except KafkaError as error:  # a broker away: the next round tries again
+                log.debug("raw-events sink: no lag this round (%s)", error)
+            await asyncio.sleep(seconds)
+
+    async def report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """signals_sink_lag of each assigned partition: its end offset minus this group's commit."""
+        assigned = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(assigned) if assigned else {}
+        starts = await consumer.beginning_offsets(assigned) if assigned else {}
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            done = committed if committed is not None else starts[tp]
+            self.lag.labels(str(tp.partition)).set(max(0, ends[tp] - done))
+        for gone in self.reported - {tp.partition for tp in assigned}:
+            with contextlib.suppress(KeyError):
+                self.lag.remove(str(gone))
+        self.reported = {tp.partition for tp in assigned}
 
     async def take(self, consumer: AIOKafkaConsumer) -> list[Any]:
         """Up to ``sink_batch_max`` messages, or those that arrived within ``sink_batch_within_s``."""
@@ -137,7 +168,8 @@ class RawEventsSink:
 
 def register_events_sink(app: Any, settings: Settings, clickhouse: Any) -> RawEventsSink:
     """Run the raw-events sink for the app's lifetime (an app task: cancelled when the app stops)."""
-    sink = RawEventsSink(settings, clickhouse, clickhouse.writer(("events",), settings.sink_batch_max))
+    sink = RawEventsSink(settings, clickhouse, clickhouse.writer(("events",), settings.sink_batch_max),
+                         app.metrics.sink_lag)
     app.writers.append(sink.writer)
 
     @app.task

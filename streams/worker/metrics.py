@@ -36,6 +36,9 @@ class Metrics:
                                  "Now minus the input message's Kafka timestamp",
                                  buckets=LATENCY_BUCKETS, registry=reg)
         self.lag = Gauge("signals_consumer_lag", "Highwater minus position", ["partition"], registry=reg)
+        self.sink_lag = Gauge("signals_sink_lag", "Events-topic messages not yet written to ClickHouse by the "
+                              "raw-events sink: end offset minus its group's committed offset", ["partition"],
+                              registry=reg)
         self.open_sessions = Gauge("signals_open_sessions", "Open sessions on this worker", registry=reg)
         self.otlp_spans = Counter("signals_otlp_spans", "Spans read from the OTLP topic", registry=reg)
         self.otlp_events = Counter("signals_otlp_events",

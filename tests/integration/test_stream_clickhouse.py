@@ -79,8 +79,9 @@ def test_bad_query_is_answered_400(start_worker, tmp_path):
 
 def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_worker, kafka_url, stream_names, tmp_path):
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    metrics = free_port()
     outage = start_worker(f"--clickhouse={down}", "--sink-within=0.2", "--commit-interval-s=0.2",
-                          "--sink-max-backoff-s=1")
+                          "--sink-max-backoff-s=1", f"--metrics-port={metrics}")
     send(kafka_url, stream_names)
     finals = final_records(read_topic(kafka_url, stream_names["topic_trajectories"],
                                       lambda m: len(final_records(m)) == len(IDS), timeout=90))
@@ -96,6 +97,8 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
     assert outage.poll() is None, "worker died instead of holding the batch"
     assert [group_lag(kafka_url, group, stream_names[topic]) for group, topic in groups] == held
     assert all(done < end for done, end in held), "records or events past the unwritten batch were committed"
+    unwritten = held[1][1] - held[1][0]  # events: what the raw-events sink's gauge must show (updated every 5 s)
+    wait_for(lambda: sink_lag(metrics) == unwritten, 30, f"signals_sink_lag to sum to {unwritten}")
     outage.terminate()
     assert outage.wait(timeout=60) == 0  # stopped while stalled: a clean exit that leaves the batch uncommitted
     dsn = f"chdb://{tmp_path / 'ch'}"
@@ -103,3 +106,13 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
     assert wait_landed(url, len(IDS)) == len(IDS)
     assert sum(len(r["events"]) for r in post(url, "export", {"strategy": "random", "n": 1000})) == sum(
         len(with_end(t)) for t in TRAJECTORIES)
+
+
+def sink_lag(port: int) -> float:
+    """The sum of the worker's signals_sink_lag series, scraped from its /metrics."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+    text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == "signals_sink_lag"
+               for sample in family.samples)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +21,7 @@ from streams.codec import encode_events
 from streams.settings import Settings
 from streams.worker import events_sink
 from streams.worker.events_sink import RawEventsSink, next_offsets
+from streams.worker.metrics import Metrics
 from streams.worker.sink_agent import WorkerClickHouse
 
 TOPIC = "events"
@@ -46,6 +48,9 @@ class FakeConsumer:
 
     def subscribe(self, topics: list[str]) -> None:
         self.topics = topics
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()  # no lag to report (test_the_lag_is_the_end_minus_the_commit_of_each_assigned_partition)
 
     async def start(self) -> None:
         self.started = True
@@ -99,7 +104,8 @@ def sink_with(consumer: FakeConsumer, clickhouse: Any, monkeypatch: pytest.Monke
         consumer.topics_created = True
         return []
     monkeypatch.setattr(events_sink, "ensure_topics", no_topics)
-    sink = RawEventsSink(Settings(**{"sink_batch_within_s": 0.05, **settings}), clickhouse, writer=None)  # type: ignore[arg-type]
+    sink = RawEventsSink(Settings(**{"sink_batch_within_s": 0.05, **settings}), clickhouse, writer=None,
+                         lag=Metrics().sink_lag)  # type: ignore[arg-type]
     sink.consumer = lambda: consumer  # type: ignore[method-assign]
     return sink
 
@@ -199,7 +205,7 @@ def test_a_failed_consumer_is_replaced(monkeypatch: pytest.MonkeyPatch, caplog: 
 @pytest.mark.parametrize(("session_s", "heartbeat_ms"), [(30.0, 3000), (6.0, 2000)])
 def test_the_consumer_is_its_own_group_committing_by_hand(session_s: float, heartbeat_ms: int) -> None:
     async def build() -> dict[str, Any]:
-        consumer = RawEventsSink(Settings(app_id="fleet", session_timeout_s=session_s), None, None).consumer()  # type: ignore[arg-type]
+        consumer = RawEventsSink(Settings(app_id="fleet", session_timeout_s=session_s), None, None, None).consumer()  # type: ignore[arg-type]
         try:
             return dict(vars(consumer))
         finally:
@@ -217,11 +223,12 @@ def test_registering_runs_the_sink_as_an_app_task_with_its_writer(tmp_path: Path
         ran.append(self)
     monkeypatch.setattr(RawEventsSink, "run", fake_run)
     tasks: list[Any] = []
-    app = SimpleNamespace(writers=[], task=lambda function: tasks.append(function) or function)
+    app = SimpleNamespace(writers=[], task=lambda function: tasks.append(function) or function, metrics=Metrics())
     clickhouse = WorkerClickHouse(f"chdb://{tmp_path}", "db")
     try:
         sink = events_sink.register_events_sink(app, Settings(), clickhouse)
         assert app.writers == [sink.writer] and list(sink.writer.tables) == ["events"]
+        assert sink.lag is app.metrics.sink_lag
         asyncio.run(tasks[0]())
         assert ran == [sink]
     finally:
@@ -272,3 +279,81 @@ def test_a_held_batch_survives_a_rebalance_of_the_worker_group_and_lands_once(tm
         clickhouse.close()
     assert client.inserts == 4 and client.rows == 2
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
+
+
+def test_the_lag_is_the_end_minus_the_commit_of_each_assigned_partition() -> None:
+    tp0, tp1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
+
+    class Offsets:
+        def __init__(self) -> None:
+            self.assigned = {tp0, tp1}
+            self.ends, self.starts = {tp0: 10, tp1: 5}, {tp0: 0, tp1: 2}
+            self.commits: dict[TopicPartition, int | None] = {tp0: 4, tp1: None}
+
+        def assignment(self) -> set[TopicPartition]:
+            return set(self.assigned)
+
+        async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            return {tp: self.ends[tp] for tp in tps}
+
+        async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            return {tp: self.starts[tp] for tp in tps}
+
+        async def committed(self, tp: TopicPartition) -> int | None:
+            return self.commits[tp]
+
+    metrics = Metrics()
+    sink = RawEventsSink(Settings(), None, None, metrics.sink_lag)  # type: ignore[arg-type]
+    consumer = Offsets()
+    value = lambda p: metrics.registry.get_sample_value("signals_sink_lag", {"partition": p})  # noqa: E731
+    asyncio.run(sink.report_lag(consumer))  # type: ignore[arg-type]
+    assert (value("0"), value("1")) == (6.0, 3.0)  # never committed: from the log start
+    consumer.ends[tp0], consumer.commits[tp1] = 12, 5  # more input; partition 1 written to its end
+    consumer.assigned = {tp0, tp1}
+    asyncio.run(sink.report_lag(consumer))  # type: ignore[arg-type]
+    assert (value("0"), value("1")) == (8.0, 0.0)
+    consumer.assigned = {tp0}  # partition 1 went to another process: its series goes
+    asyncio.run(sink.report_lag(consumer))  # type: ignore[arg-type]
+    assert (value("0"), value("1")) == (8.0, None)
+
+
+def test_the_running_sink_reports_its_lag_every_round_and_stops_with_its_consumer(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from aiokafka.errors import KafkaConnectionError
+
+    tp0 = TopicPartition(TOPIC, 0)
+    rounds: list[float] = []
+
+    class Lagging(FakeConsumer):
+        def assignment(self) -> set[TopicPartition]:
+            return {tp0}
+
+        async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            rounds.append(asyncio.get_running_loop().time())
+            if len(rounds) == 2:
+                raise KafkaConnectionError("the broker went away")  # this round only
+            return {tp0: 7 + len(rounds)}
+
+        async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            return {tp0: 0}
+
+        async def committed(self, tp: TopicPartition) -> int | None:
+            return 2
+
+    monkeypatch.setattr(events_sink, "LAG_S", 0.02)
+    consumer, clickhouse = Lagging([]), FakeClickHouse()
+    sink = sink_with(consumer, clickhouse, monkeypatch)
+    gauge = lambda: sink.lag.labels("0")._value.get()  # noqa: E731
+    give_up = time.monotonic() + 5  # a reporter that never runs fails the test, not hangs it
+    clickhouse.stopping = lambda: len(rounds) >= 4 or time.monotonic() > give_up  # type: ignore[method-assign]
+
+    async def main() -> tuple[int, int]:
+        await sink.run()  # until stopping
+        done = len(rounds)
+        await asyncio.sleep(0.1)  # the same loop: a reporter left running would go on
+        return done, len(rounds) - done
+    with caplog.at_level("DEBUG", logger="signals.sink"):
+        done, after = asyncio.run(main())
+    assert done >= 4 and gauge() == 7 + done - 2  # the last round's end minus the commit
+    assert "no lag this round (KafkaConnectionError" in caplog.text  # and the rounds went on after it
+    assert after == 0 and consumer.stopped  # the reporter ended with the consumer

@@ -12,6 +12,7 @@ import pytest
 from detectors.model import UserMessage
 from sinks.writer import Backoff, Writer, retrying
 from streams.settings import Settings
+from streams.worker.metrics import Metrics
 from streams.worker.sink_agent import WorkerClickHouse, register_sink
 
 
@@ -20,6 +21,7 @@ class FakeApp:
 
     def __init__(self) -> None:
         self.on_before_shutdown = SimpleNamespace(connect=lambda function: function)
+        self.metrics = Metrics()
 
     def agent(self, topic: Any, name: str) -> Any:
         return lambda function: function

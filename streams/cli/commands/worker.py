@@ -71,22 +71,22 @@ def run(args: argparse.Namespace) -> int:
 
     from streams.kafka import client_options, ensure_topics
     from streams.worker.app import build_app
-    from streams.worker.metrics import Metrics
     created = asyncio.run(ensure_topics(settings, client_options(settings)))
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)
     (Path(settings.data_dir) / "faust").mkdir(parents=True, exist_ok=True)
     from streams.worker.alerts_agent import register_alerts
+    from streams.worker.metrics import Metrics
     from streams.worker.sink_agent import register_sink
     from streams.worker.web import register_web
-    app, ingest = build_app(settings, extensions=[register_sink, register_alerts, register_web])
+    metrics = Metrics()  # the sink's figures too (a sink-only worker: those only)
+    app, _ = build_app(settings, extensions=[register_sink, register_alerts, register_web], metrics=metrics)
     if settings.store.startswith("rocksdb"):  # a persistent store: is it still a cache of THIS Kafka?
         from streams.worker.local_store import CLUSTER_FILE, reconcile
         changelogs = {table.name: table.changelog_topic.get_topic_name() for table in app.tables.values()}
         asyncio.run(reconcile(Path(app.conf.tabledir), Path(settings.data_dir) / "faust" / CLUSTER_FILE,
                               client_options(settings), changelogs))
     shutdown = stop.Shutdown(app, settings.shutdown_timeout_s)
-    metrics = ingest.metrics if ingest is not None else Metrics()  # a sink-only worker: no ingest figures
     try:
         shutdown.closers.append(metrics.serve(settings.metrics_port, settings.metrics_host))
     except OSError:  # taken between the check and now
