@@ -27,6 +27,7 @@ from streams.replay.range import Bound
 from streams.settings import Settings
 from tests.builders import no_end_events
 from tests.support.chdb import chdb_dsn
+from tests.support.faults import sink_committed, wait_for
 from tests.support.kafka import REPO, final_records, read_topic
 
 pytestmark = pytest.mark.integration
@@ -100,6 +101,9 @@ def test_analyze_load_worker_and_replay_give_the_same_rows_and_records(
     assert main(["produce", "--kafka", kafka_url, "--topic-events", stream_names["topic_events"], "--batch", "3",
                  str(path)]) == 0
     wait_landed(worker, url, ids, tmp_path / "worker-0.log")
+    # the raw events are written by their own consumer group (streams/worker/events_sink.py), not
+    # before the records: wait until it has committed (written) every event too
+    wait_for(lambda: sink_committed(kafka_url, stream_names), 60, "the raw-events sink to write every event")
     streamed_records = records_on(kafka_url, stream_names["topic_trajectories"], len(ids))
     stop(worker)
     streamed = dump_stopped_worker(worker_dsn)
