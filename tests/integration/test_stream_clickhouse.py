@@ -18,7 +18,7 @@ from sinks.gateway import post
 from streams.cli.commands.produce import produce, with_end
 from streams.settings import Settings
 from streams.worker.events_sink import GROUP_SUFFIX
-from tests.support.faults import group_lag, wait_for
+from tests.support.faults import group_lag, sink_committed, wait_for
 from tests.support.kafka import final_records, free_port, read_topic
 from tests.support.worker import sink_stalls, wait_url, worker_log
 
@@ -53,6 +53,7 @@ def test_records_signals_and_events_land_once_per_trajectory_as_analyzed(start_w
     url = wait_url(dsn, proc)
     send(kafka_url, stream_names)
     assert wait_landed(url, len(IDS)) == len(IDS)
+    wait_for(lambda: sink_committed(kafka_url, stream_names), 60, "the raw-events sink to write every event")
     exported = {row["id"]: row for row in post(url, "export", {"strategy": "random", "n": 1000})}
     assert sorted(exported) == sorted(IDS)  # one row per trajectory
     for trajectory in TRAJECTORIES:
@@ -104,6 +105,7 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
     dsn = f"chdb://{tmp_path / 'ch'}"
     url = wait_url(dsn, start_worker(f"--clickhouse={dsn}", f"--web-port={free_port()}", "--sink-within=0.2"))
     assert wait_landed(url, len(IDS)) == len(IDS)
+    wait_for(lambda: sink_committed(kafka_url, stream_names), 60, "the raw-events sink to write every event")
     assert sum(len(r["events"]) for r in post(url, "export", {"strategy": "random", "n": 1000})) == sum(
         len(with_end(t)) for t in TRAJECTORIES)
 
