@@ -133,12 +133,12 @@ class RawEventsSink:
     async def report_lag(self, consumer: AIOKafkaConsumer) -> None:
         """signals_sink_lag of each assigned partition: its end offset minus this group's commit."""
         assigned = sorted(consumer.assignment())
+        done = {tp: await consumer.committed(tp) for tp in assigned}
+        if never := [tp for tp, offset in done.items() if offset is None]:  # from the log start
+            done.update(await consumer.beginning_offsets(never))
         ends = await consumer.end_offsets(assigned) if assigned else {}
-        starts = await consumer.beginning_offsets(assigned) if assigned else {}
         for tp in assigned:
-            committed = await consumer.committed(tp)
-            done = committed if committed is not None else starts[tp]
-            self.lag.labels(str(tp.partition)).set(max(0, ends[tp] - done))
+            self.lag.labels(str(tp.partition)).set(max(0, ends[tp] - done[tp]))
         for gone in self.reported - {tp.partition for tp in assigned}:
             with contextlib.suppress(KeyError):
                 self.lag.remove(str(gone))
