@@ -61,6 +61,8 @@ PANELS: Final = (
           "sum by (partition) (signals_consumer_lag)", legend="partition {{partition}}"),
     Panel("sink_lag", "Events not yet in ClickHouse (raw-events sink lag, messages)", "prometheus",
           "sum by (partition) (signals_sink_lag)", legend="partition {{partition}}"),
+    Panel("records_sink_lag", "Records not yet in ClickHouse (records sink lag, messages)", "prometheus",
+          "sum by (partition) (signals_records_sink_lag)", legend="partition {{partition}}"),
     Panel("dlq", "Dead-letter queue by reason (per second)", "prometheus",
           "sum by (reason) (rate(signals_rejected_total[$__rate_interval]))", legend="{{reason}}"),
     Panel("latency", "Event -> processing latency p99 (s)", "prometheus",

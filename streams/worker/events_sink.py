@@ -42,6 +42,7 @@ from sinks.writer import Writer
 from streams.codec import Rejected, decode
 from streams.kafka import client_options, ensure_topics
 from streams.settings import Settings
+from streams.worker.metrics import Metrics
 
 log = logging.getLogger("signals.sink")
 GROUP_SUFFIX = "-raw-events"
@@ -137,12 +138,8 @@ class RawEventsSink:
         if never := [tp for tp, offset in done.items() if offset is None]:  # from the log start
             done.update(await consumer.beginning_offsets(never))
         ends = await consumer.end_offsets(assigned) if assigned else {}
-        for tp in assigned:
-            self.lag.labels(str(tp.partition)).set(max(0, ends[tp] - done[tp]))
-        for gone in self.reported - {tp.partition for tp in assigned}:
-            with contextlib.suppress(KeyError):
-                self.lag.remove(str(gone))
-        self.reported = {tp.partition for tp in assigned}
+        lags = {tp.partition: max(0, ends[tp] - done[tp]) for tp in assigned}
+        self.reported = Metrics.set_by_partition(self.lag, lags, self.reported)
 
     async def take(self, consumer: AIOKafkaConsumer) -> list[Any]:
         """Up to ``sink_batch_max`` messages, or those that arrived within ``sink_batch_within_s``."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -39,10 +40,26 @@ class Metrics:
         self.sink_lag = Gauge("signals_sink_lag", "Events-topic messages not yet written to ClickHouse by the "
                               "raw-events sink: end offset minus its group's committed offset", ["partition"],
                               registry=reg)
+        self.records_sink_lag = Gauge("signals_records_sink_lag", "Trajectory records not yet written to "
+                                      "ClickHouse by the records sink: end offset of the trajectories topic minus "
+                                      "the worker group's committed offset", ["partition"], registry=reg)
         self.open_sessions = Gauge("signals_open_sessions", "Open sessions on this worker", registry=reg)
         self.otlp_spans = Counter("signals_otlp_spans", "Spans read from the OTLP topic", registry=reg)
         self.otlp_events = Counter("signals_otlp_events",
                                    "Events made from OTLP spans and sent to the events topic", registry=reg)
+
+    @staticmethod
+    def set_by_partition(gauge: Gauge, values: Mapping[int, float], reported: set[int]) -> set[int]:
+        """One series of ``gauge`` per partition of ``values``; the series of the partitions in
+        ``reported`` (the last call's) and no longer in ``values`` are removed: a partition that moved
+        to another process is that one's to report (a series left here would keep its last value).
+        Returns the partitions reported now."""
+        for partition, value in values.items():
+            gauge.labels(str(partition)).set(value)
+        for gone in reported - values.keys():
+            with contextlib.suppress(KeyError):
+                gauge.remove(str(gone))
+        return set(values)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> Callable[[], None]:
         """Serve /metrics on ``host:port`` (port 0: off); returns what closes the server and releases

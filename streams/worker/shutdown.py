@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -176,7 +177,17 @@ def still_running(loop: Any, frames: int = 6) -> str:
             tasks = asyncio.all_tasks(loop)
     for task in sorted(tasks, key=lambda task: task.get_name()):
         lines.append(f"task {task.get_name()}: {awaiting(task.get_coro())}")
+    for task in other_loops_tasks(loop):
+        lines.append(f"task {task.get_name()} (loop of another thread): {awaiting(task.get_coro())}")
     return "\n".join(lines)
+
+
+def other_loops_tasks(loop: Any) -> list[asyncio.Task[Any]]:
+    """Pending tasks of the event loops other than ``loop`` (a Faust service thread's: the consumer's),
+    found among the live objects: no registry lists the loops of other threads."""
+    found = [task for task in gc.get_objects() if isinstance(task, asyncio.Task)]
+    return sorted((task for task in found if not task.done() and task.get_loop() is not loop),
+                  key=lambda task: task.get_name())
 
 
 def awaiting(coro: Any) -> str:

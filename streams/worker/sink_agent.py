@@ -6,7 +6,10 @@ An extension for ``build_app``, each part writing through its own ``sinks.writer
   the trajectories, trajectory_versions and signals rows (signal times fall back to the record's
   last event time: records do not carry events);
 - the raw events (``SIGNALS_SINK_EVENTS``) are written by a plain consumer group of their own, not
-  a Faust agent: ``streams.worker.events_sink`` (why, and its guarantees, there).
+  a Faust agent: ``streams.worker.events_sink`` (why, and its guarantees, there);
+- ``signals_records_sink_lag{partition}`` is, every ``LAG_S``, each assigned trajectories partition's
+  end offset minus the worker group's committed offset (``RecordsLag``): the records ClickHouse does
+  not have yet (a batch is committed only once written, below). It grows while ClickHouse is down.
 
 Every batch of the records agent is fully written before the agent takes the next one, and Faust acks (then commits)
 a batch's messages only when the agent asks for the next batch. So when ClickHouse is down
@@ -44,7 +47,9 @@ from sinks.config import resolve_dsn
 from sinks.migrate import migrate
 from sinks.writer import DEFAULT_BACKOFF, Backoff, Retry, Writer, retrying, step
 from streams.settings import Settings
-from streams.worker.events_sink import register_events_sink
+from streams.worker import faust_fixes
+from streams.worker.events_sink import LAG_S, register_events_sink
+from streams.worker.metrics import Metrics
 from streams.worker.topics import Topics
 
 log = logging.getLogger("signals.sink")
@@ -166,6 +171,25 @@ def newest_records(values: list[bytes]) -> list[TrajectoryReport]:
     return list(newest.values())
 
 
+class RecordsLag:
+    """``signals_records_sink_lag``: per assigned partition of the trajectories topic, its end offset
+    (asked of the broker: a held batch pauses fetching, so the last fetched high-water would go stale)
+    minus the worker group's committed offset (the records agent's batches are committed only
+    once written). Partitions without a committed offset yet are left out."""
+
+    def __init__(self, app: Any, topic: str, gauge: Any) -> None:
+        self.app, self.topic, self.gauge = app, topic, gauge
+        self.reported: set[int] = set()
+
+    async def report(self) -> None:
+        consumer = self.app.consumer
+        committed = faust_fixes.committed_offsets(consumer)
+        assigned = [tp for tp in consumer.assignment() if tp.topic == self.topic and tp in committed]
+        ends = await consumer.highwaters(*assigned) if assigned else {}
+        lags = {tp.partition: max(0, int(ends[tp]) - committed[tp]) for tp in assigned if ends.get(tp) is not None}
+        self.reported = Metrics.set_by_partition(self.gauge, lags, self.reported)
+
+
 class BlockedClient:
     """TEST HOOK (``SIGNALS_FAULT_SINK_BLOCK_FILE``): inserts fail while ``path`` exists."""
 
@@ -202,6 +226,17 @@ def register_sink(app: Any, topics: Topics, settings: Settings) -> WorkerClickHo
             return
         async for values in stream.take(settings.sink_batch_max, within=settings.sink_batch_within_s):
             await clickhouse.write(records, "records", newest_records(values), [])
+
+    lag = RecordsLag(app, topics.trajectories.get_topic_name(), app.metrics.records_sink_lag)
+
+    @app.timer(interval=LAG_S)
+    async def records_sink_lag() -> None:
+        if clickhouse.stopping() or clickhouse.rebalancing():  # no call into the consumer's thread then
+            return
+        try:
+            await lag.report()
+        except Exception as error:  # a broker away, a rebalance, a stop: the next round tries again
+            log.debug("records sink: no lag this round (%s)", error)
 
     if settings.sink_events:
         register_events_sink(app, settings, clickhouse)

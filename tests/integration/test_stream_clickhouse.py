@@ -98,8 +98,10 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
     assert outage.poll() is None, "worker died instead of holding the batch"
     assert [group_lag(kafka_url, group, stream_names[topic]) for group, topic in groups] == held
     assert all(done < end for done, end in held), "records or events past the unwritten batch were committed"
-    unwritten = held[1][1] - held[1][0]  # events: what the raw-events sink's gauge must show (updated every 5 s)
-    wait_for(lambda: sink_lag(metrics) == unwritten, 30, f"signals_sink_lag to sum to {unwritten}")
+    # what each sink's gauge must show (updated every 5 s): the records and the events not written
+    for (done, end), gauge in zip(held, ("signals_records_sink_lag", "signals_sink_lag"), strict=True):
+        lag = end - done
+        wait_for(lambda gauge=gauge, lag=lag: scraped(metrics, gauge) == lag, 30, f"{gauge} to sum to {lag}")
     outage.terminate()
     assert outage.wait(timeout=60) == 0  # stopped while stalled: a clean exit that leaves the batch uncommitted
     dsn = f"chdb://{tmp_path / 'ch'}"
@@ -110,11 +112,11 @@ def test_outage_holds_the_batch_and_a_restart_with_clickhouse_drains_it(start_wo
         len(with_end(t)) for t in TRAJECTORIES)
 
 
-def sink_lag(port: int) -> float:
-    """The sum of the worker's signals_sink_lag series, scraped from its /metrics."""
+def scraped(port: int, name: str) -> float:
+    """The sum of the series of the worker's gauge ``name``, scraped from its /metrics."""
     from urllib.request import urlopen
 
     from prometheus_client.parser import text_string_to_metric_families
     text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == "signals_sink_lag"
+    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == name
                for sample in family.samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from types import SimpleNamespace
 
@@ -94,3 +95,50 @@ def test_past_its_bound_the_stop_logs_what_every_thread_and_task_was_doing(caplo
     assert "task leave-group: test_past_its_bound_the_stop_logs_what_every_thread_and_task_was_doing." \
            "<locals>.leave_the_group -> sleep (" in dump
     shutdown.finished()
+
+
+def test_the_stop_dump_names_what_each_thread_and_each_loops_tasks_wait_for() -> None:
+    """A stop past its bound logs what is still running, the tasks of a service thread's own loop
+    (Faust's consumer thread) included: a hang there would otherwise show only as a thread in
+    run_until_complete."""
+    import asyncio
+    import threading
+
+    ready, release = threading.Event(), threading.Event()
+
+    async def parked_in_the_thread() -> None:
+        await asyncio.sleep(30)
+
+    def other_thread() -> None:
+        async def main() -> None:
+            task = asyncio.get_running_loop().create_task(parked_in_the_thread(), name="parked")
+            await asyncio.sleep(0)
+            ready.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            task.cancel()
+        asyncio.run(main())
+
+    async def waiting_here() -> None:
+        await asyncio.sleep(30)
+
+    async def dump() -> str:
+        mine = asyncio.get_running_loop().create_task(waiting_here(), name="mine")
+        await asyncio.sleep(0)
+        try:
+            return stop.still_running(asyncio.get_running_loop())
+        finally:
+            mine.cancel()
+
+    thread = threading.Thread(target=other_thread, name="service-thread")
+    thread.start()
+    try:
+        assert ready.wait(10)
+        text = asyncio.run(dump())
+    finally:
+        release.set()
+        thread.join(10)
+    assert "thread service-thread:" in text
+    assert re.search(r"^task mine: \S*waiting_here -> sleep ", text, re.M)
+    assert re.search(r"^task parked \(loop of another thread\): \S*parked_in_the_thread -> sleep ", text, re.M)
+    assert "task mine (loop of another thread)" not in text
