@@ -59,7 +59,20 @@ them again from the committed offset. Four defects break that:
    traffic (one event per trajectory per batch) that took the worker from 281 to 210 CPU µs per event
    (``bench/bench_ceiling.py --concurrent 500``, README).
 
-``apply()`` patches ``faust.transport.consumer.Consumer`` and ``mode.utils.queues.FlowControlEvent``
+8. A stop during the first group join (SIGTERM right after start, as on a quick redeploy) could wait
+   for the full ``SIGNALS_SHUTDOWN_TIMEOUT_S`` and end with ``EXIT_TIMEOUT`` (3 runs in 60 of
+   tests/integration/test_shutdown.py's port test). When an assignment reaches a stopping app,
+   ``App._on_partitions_assigned`` calls ``consumer.close()``, which runs the aiokafka client's and
+   coordinator's ``close()`` on the app's (main) event loop, though both belong to the consumer
+   thread's loop: the coordinator's ``_closing`` future is resolved from the wrong thread and the
+   connections are closed under the thread loop's feet. The stop dump of every such run showed the
+   consumer thread's coordination task still in ``threadsafe_partitions_assigned`` and its stop in
+   ``GroupCoordinator.close`` waiting for that task, while the main loop waited for the thread.
+   Fix: a rebalance that arrives while the app stops does nothing; the consumer thread's own stop
+   (``on_thread_stop`` -> ``AIOKafkaConsumer.stop``, on its own loop) closes the consumer and
+   leaves the group.
+
+``apply()`` patches ``faust.transport.consumer.Consumer``, ``faust.App`` and ``mode.utils.queues.FlowControlEvent``
 once; ``create_app`` calls it. The patches replace private methods of these exact versions, which
 is why pyproject.toml pins faust-streaming and mode-streaming exactly, and why ``apply()`` first
 checks (``check()``) the installed versions and a fingerprint (sha256 of the source) of every
@@ -86,6 +99,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
+import faust
 from faust.streams import _current_event
 from faust.transport import consumer as faust_consumer
 from faust.types import TP, EventT
@@ -114,6 +128,8 @@ def _patches() -> dict[str, tuple[Any, str, Callable[..., Any], str]]:
         "faust Consumer._commit_tps": (consumer, "_commit_tps", commit_tps, "b83d551c32787010"),
         "mode FlowControlEvent.resume": (FlowControlEvent, "resume", resume_flow, "da6fc70c770ea01b"),
         "mode FlowControlEvent.clear": (FlowControlEvent, "clear", clear_flow, "ad25d8fa610ebf2a"),
+        "faust App._on_rebalance_when_stopped": (faust.App, "_on_rebalance_when_stopped", rebalance_when_stopped,
+                                                 "603ccb5e2c261c23"),
     }
 
 
@@ -366,6 +382,12 @@ def release_queued(queue: Any) -> int:
             item.ack()  # one reference; the last one makes the message acked (a stale ack: not committed)
             released += 1
     return released
+
+
+def rebalance_when_stopped(self: Any) -> None:
+    """An assignment or revocation reached a stopping app: nothing to do here (8); the consumer
+    thread's stop closes the consumer on its own loop."""
+    log.warning("a rebalance arrived while stopping: left to the consumer thread's own stop")
 
 
 # The originals, taken when this module is first imported (before ``apply`` replaces them).

@@ -316,6 +316,23 @@ def test_a_commit_first_calls_the_apps_before_commit_callbacks_then_faust(monkey
     assert asyncio.run(faust_fixes.commit_tps(SimpleNamespace(app=SimpleNamespace()), [], True)) is True  # no hook
 
 
+# -- a rebalance during the stop (8) ----------------------------------------------------------------
+
+def test_a_rebalance_that_reaches_a_stopping_app_leaves_the_consumer_to_the_threads_own_stop() -> None:
+    """Faust closed the consumer thread's aiokafka client and coordinator from the main loop (the
+    stop that hung at startup); the app must not touch the consumer, in either callback."""
+    from streams.settings import Settings
+    from streams.worker.app import create_app
+
+    app = create_app(Settings(store="memory://", web_port=0))
+    closed: list[str] = []
+    app.consumer = SimpleNamespace(close=lambda: closed.append("close"))
+    app._stopped.set()  # the app is stopping
+    asyncio.run(app._on_partitions_assigned({TP("ev", 0)}))
+    asyncio.run(app._on_partitions_revoked({TP("ev", 0)}))
+    assert closed == []
+
+
 # -- the patches fail loudly -------------------------------------------------------------------------
 
 def test_create_app_installs_every_patch() -> None:
@@ -324,7 +341,7 @@ def test_create_app_installs_every_patch() -> None:
 
     create_app(Settings(store="memory://", web_port=0))
     assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)
-    assert len(faust_fixes.installed()) == 7
+    assert len(faust_fixes.installed()) == 8
 
 
 def test_the_installed_versions_and_originals_are_the_ones_the_fixes_were_written_for() -> None:
