@@ -6,6 +6,8 @@
 2. replay (engine only): the whole topic through ``run_replay`` into a counting output;
 3. replay -> topics: the same, publishing records and signals (``--output topic``);
 4. replay -> ClickHouse: into a temporary embedded chDB (``--output clickhouse``);
+   2-4 run four times, alternating: with Python's garbage-collector settings, and tuned as ``signals replay`` tunes
+   them (``streams.runtime.tune_gc``), for the same-run ratio;
 5. ``--with-worker``: bench_streaming's end-to-end worker run on its own topic, for comparison.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import tempfile
 import uuid
@@ -32,6 +35,7 @@ from streams.kafka import client_options, ensure_topics
 from streams.replay.kafka import Request, run_replay
 from streams.replay.output import ClickHouseOutput, TopicOutput
 from streams.replay.range import Bound
+from streams.runtime import tune_gc
 from streams.settings import Settings
 
 WHOLE = Request(Bound("beginning"), Bound("end"), "2.0.0")
@@ -51,7 +55,7 @@ class Count:
 
 
 def line(label: str, events: int, seconds: float, extra: str = "") -> None:
-    print(f"{label:<28} {events:>8} events {seconds:>7.2f} s {events / seconds:>10,.0f} events/s {extra}")
+    print(f"{label:<36} {events:>8} events {seconds:>7.2f} s {events / seconds:>10,.0f} events/s {extra}")
 
 
 async def replay_to(settings: Settings, output: Any, label: str) -> None:
@@ -67,16 +71,24 @@ async def main_async(kafka: str, events: int) -> None:
     await ensure_topics(settings, client_options(settings))
     summary = await produce(settings, trajectories(events, f"r{tag}"), batch=1)
     line("produce (1 event/message)", summary.events, summary.seconds)
-    await replay_to(settings, Count(), "replay (engine only)")
-    topic = TopicOutput(settings)
-    await topic.start()
-    try:
-        await replay_to(settings, topic, "replay -> topics")
-    finally:
-        await topic.stop()
-    client = connect(f"chdb://{tempfile.mkdtemp(prefix='bench-replay-')}")
-    migrate(client, "bench")
-    await replay_to(settings, ClickHouseOutput(Writer(lambda: client, "bench")), "replay -> ClickHouse (chDB)")
+    client = connect(f"chdb://{tempfile.mkdtemp(prefix='bench-replay-')}")  # one embedded engine per process
+    python_gc = gc.get_threshold()
+    for round_, gc_label in enumerate(("Python's GC", "tuned GC") * 2):  # interleaved: warm-up favours neither
+        if gc_label == "tuned GC":
+            tune_gc(settings)
+        else:
+            gc.unfreeze()
+            gc.set_threshold(*python_gc)
+        await replay_to(settings, Count(), f"replay (engine only), {gc_label}")
+        topic = TopicOutput(settings)
+        await topic.start()
+        try:
+            await replay_to(settings, topic, f"replay -> topics, {gc_label}")
+        finally:
+            await topic.stop()
+        database = f"bench{round_}"
+        migrate(client, database)
+        await replay_to(settings, ClickHouseOutput(Writer(lambda: client, database)), f"replay -> chDB, {gc_label}")
 
 
 def main() -> None:

@@ -99,6 +99,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     stream_buffer_maxsize: int = 8192  # Faust: messages buffered per stream before it pauses fetching
     table_cleanup_interval_s: float = 3600.0  # Faust table cleanup timer
     shutdown_timeout_s: float = 30.0  # SIGTERM/SIGINT -> the worker has exited within this many seconds
+    gc_young_threshold: int = 10_000  # allocations between young-generation GC passes (Python: 700); 0 keeps Python's (streams/runtime.py)
     # `signals worker --processes N`: N worker processes of one consumer group (streams/worker/supervisor.py)
     processes: int = 1
     ingest: bool = True  # run the ingest agent (false: a worker that only sinks and alerts, the chDB sink process)
@@ -238,6 +239,9 @@ def _convert(raw: dict[str, Any]) -> Settings:
     if settings.record_interval_s < 0:
         raise CliError("SIGNALS_RECORD_INTERVAL_S >= 0", str(settings.record_interval_s),
                        "seconds between an open trajectory's interim records, or 0 for every update")
+    if settings.gc_young_threshold < 0:
+        raise CliError("SIGNALS_GC_YOUNG_THRESHOLD >= 0", str(settings.gc_young_threshold),
+                       "a number of allocations, or 0 to keep Python's collector settings")
     if settings.max_event_bytes < 1:
         raise CliError("SIGNALS_MAX_EVENT_BYTES >= 1", str(settings.max_event_bytes), "use a positive size")
     if settings.sink_retries < 0:

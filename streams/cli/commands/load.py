@@ -24,6 +24,7 @@ from streams.cli.commands.flags import (
 from streams.cli.commands.migrate import open_direct
 from streams.errors import CliError
 from streams.pipeline import FileRecord, from_files
+from streams.runtime import tune_gc
 
 CHUNK = 1000  # records handed to the sink at a time (the sink batches per table on its own)
 
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     engine = checked_engine(settings)  # a bad config is a usage error, before any database is opened
     client, database = open_direct(settings)
+    tune_gc(settings)
     writer = Writer(lambda: client, database, backoff=settings.sink_backoff(), redact_content=settings.redact_content)
     start = time.perf_counter()
     try:

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_dry_run(asyncio.run(dry_run(settings, request)))
         return 0
+    from streams.runtime import tune_gc
+    tune_gc(settings)
     key = checkpoint_key(settings.topic_events, args.version, args.start, args.stop, args.partitions, args.lookback)
     path = default_path(settings.data_dir, settings.topic_events, args.version, key)
     return asyncio.run(_replay(args, settings, request, key, args.checkpoint or path))

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError:  # taken between the check and now
         return _fail(str(stop.PortInUse(settings.metrics_port, "SIGNALS_METRICS_PORT")), stop.EXIT_PORT_IN_USE)
     worker = bounded_worker(stop)(app, shutdown=shutdown, loglevel=args.loglevel, quiet=True)
+    from streams.runtime import tune_gc
+    tune_gc(settings)  # the app is built: what exists now is frozen
     try:
         worker.execute_from_commandline()
     except SystemExit:
