@@ -67,6 +67,7 @@ class Message:
     def __init__(self, offset: int, generation: int) -> None:
         self.topic, self.tp, self.offset = EVENTS, TP(EVENTS, 0), offset
         self.generation_id, self.acked = generation, False
+        self.refcount = 1  # as Faust's: wait_empty's periodic log line reads it
 
 
 def message(offset: int, *, generation: int = 3) -> Message:
