@@ -5,7 +5,9 @@
 For each variant (events per message), ONE pre-filled topic is read, one after the other, by:
 1. aiokafka ``getmany`` + ``streams.codec.decode`` (the client library's ceiling);
 2. a bare Faust agent that only iterates: the worker's app (``create_app``, patches included) and
-   batching (``stream.take_events(batch_max, within=batch_within_s)``), counting messages;
+   batching (``stream.take_events(batch_max, within=batch_within_s)``), counting messages; once
+   with ``streams.worker.faust_fixes`` installed (as the worker runs) and once as Faust is released
+   ("stock"): fix 9 makes Faust's own delivery cheaper, so the stock agent is the framework's ceiling;
 3. our worker (``streams.cli.commands.worker``, memory store), without and with the ClickHouse sink
    (chDB in a temporary directory) unless ``--skip-sink``; with ``--baseline PATH`` also the worker
    of another checkout (the same variants), for before/after figures in the same run.
@@ -48,13 +50,17 @@ from streams.kafka import client_options, ensure_topics
 from streams.settings import Settings
 
 
-def bare_faust_child(kafka: str, topic: str, app_id: str, expected: int, out: str) -> None:
-    """The framework's ceiling: the worker's Faust app and batching, an agent that only counts."""
+def bare_faust_child(kafka: str, topic: str, app_id: str, expected: int, out: str, stock: bool = False) -> None:
+    """The framework's ceiling: the worker's Faust app and batching, an agent that only counts. ``stock``:
+    Faust as released, none of ``streams.worker.faust_fixes`` installed (else all, as in the worker)."""
     from faust.worker import Worker
 
     from streams.cli.commands.worker import _use_uvloop
+    from streams.worker import faust_fixes
     from streams.worker.app import create_app
     from streams.worker.topics import build_topics
+
+    faust_fixes._applied = stock  # create_app installs them unless they count as installed already
 
     with tempfile.TemporaryDirectory() as data:
         settings = Settings.from_env({"kafka": kafka, "topic_events": topic, "app_id": app_id,
@@ -82,12 +88,13 @@ def bare_faust_child(kafka: str, topic: str, app_id: str, expected: int, out: st
         worker.execute_from_commandline()
 
 
-async def bare_faust(kafka: str, topic: str, messages: int) -> tuple[float, float]:
+async def bare_faust(kafka: str, topic: str, messages: int, stock: bool = False) -> tuple[float, float]:
     """Seconds (wall, CPU) from the first to the last batch of a bare Faust agent over ``messages`` messages."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bare.json"
         argv = [sys.executable, __file__, "--child-bare-faust", f"--kafka={kafka}", f"--topic={topic}",
-                f"--app-id=bench-bare-{uuid.uuid4().hex[:8]}", f"--expected={messages}", f"--out={out}"]
+                f"--app-id=bench-bare-{uuid.uuid4().hex[:8]}", f"--expected={messages}", f"--out={out}",
+                *(["--stock"] if stock else [])]
         log = open(Path(tempfile.gettempdir()) / f"bench-bare-{topic}.log", "wb")  # noqa: SIM115
         child = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -182,6 +189,7 @@ async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline:
     runs["getmany + decode"] = [(seconds, float("nan"))]
     for _ in range(rounds):  # interleaved, so a noisy stretch of the machine hits every variant
         runs.setdefault("bare Faust agent", []).append(await bare_faust(kafka, topic, summary.messages))
+        runs.setdefault("bare stock Faust agent", []).append(await bare_faust(kafka, topic, summary.messages, True))
         runs.setdefault("worker, no sink", []).append(await worker(kafka, topic, len(data), "--sink=false"))
         if with_sink:
             runs.setdefault("worker + chDB sink", []).append(await worker(kafka, topic, len(data), raw_events=True))
@@ -199,11 +207,12 @@ async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline:
         per_event = "" if cpu != cpu else f", {cpu / summary.events * 1e6:7.1f} CPU us/event"
         print(f"[{batch} event(s)/message] {what:<24} {summary.events / wall:>11,.0f} events/s{per_event}"
               f" (best of {len(runs[what])})", flush=True)
-    (faust_wall, faust_cpu), getmany = best["bare Faust agent"], best["getmany + decode"][0]
+    getmany = best["getmany + decode"][0]
     for what in [w for w in best if "worker" in w]:
         wall, cpu = best[what]
-        print(f"[{batch} event(s)/message] {what}: {faust_wall / wall:.2f}x bare Faust "
-              f"(CPU per event: {faust_cpu / cpu:.2f}x), {getmany / wall:.3f}x getmany", flush=True)
+        ratios = ", ".join(f"{best[bare][0] / wall:.2f}x {bare} (CPU per event: {best[bare][1] / cpu:.2f}x)"
+                           for bare in ("bare Faust agent", "bare stock Faust agent"))
+        print(f"[{batch} event(s)/message] {what}: {ratios}, {getmany / wall:.3f}x getmany", flush=True)
 
 
 def main() -> None:
@@ -224,11 +233,12 @@ def main() -> None:
     parser.add_argument("--app-id", help=argparse.SUPPRESS)
     parser.add_argument("--expected", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--stock", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     kafka = Settings.from_env({"kafka": args.kafka}).kafka
     if args.child_bare_faust:
         sys.argv = sys.argv[:1]  # Faust's own command line parser reads argv
-        bare_faust_child(kafka, args.topic, args.app_id, args.expected, args.out)
+        bare_faust_child(kafka, args.topic, args.app_id, args.expected, args.out, args.stock)
         return
     for batch in (int(b) for b in args.batches.split(",")):
         asyncio.run(variant(kafka, args.events, batch, not args.skip_sink, args.baseline, args.rounds, args.concurrent,

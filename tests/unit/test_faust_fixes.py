@@ -11,6 +11,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+import mode
 import pytest
 from faust.types import TP
 from intervaltree import IntervalTree
@@ -334,6 +335,125 @@ def test_a_rebalance_that_reaches_a_stopping_app_leaves_the_consumer_to_the_thre
     assert closed == []
 
 
+# -- delivery without a task per message (9) -------------------------------------------------------
+
+class Fetcher(mode.Service):
+    """What ``deliver`` uses of faust's Consumer: a service's ``wait_first`` and the rebalance flag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suspend_flow = asyncio.Event()
+
+
+def counting_tasks(loop: asyncio.AbstractEventLoop) -> list[Any]:
+    created: list[Any] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    return created
+
+
+async def put(queue: asyncio.Queue[Any], item: Any, outcome: list[str]) -> None:
+    """A delivery as the conductor's: put the message on a stream's queue, waiting while it is full."""
+    try:
+        await queue.put(item)
+        outcome.append("delivered")
+    except asyncio.CancelledError:
+        outcome.append("cancelled")
+        raise
+
+
+def test_a_delivery_with_room_in_the_queue_ends_in_the_fetch_loops_task_where_faust_made_four() -> None:
+    async def run() -> tuple[int, int, list[Any]]:
+        fetcher, queue, outcome = Fetcher(), asyncio.Queue(), []
+        created = counting_tasks(asyncio.get_running_loop())
+        await faust_fixes.deliver(fetcher, put(queue, "m1", outcome))
+        ours = len(created)
+        await fetcher.wait_first(put(queue, "m2", outcome), fetcher.suspend_flow.wait())  # faust 0.15.3's
+        return ours, len(created) - ours, [queue.get_nowait(), queue.get_nowait(), *outcome]
+
+    assert asyncio.run(run()) == (0, 4, ["m1", "m2", "delivered", "delivered"])
+
+
+def test_a_delivery_waiting_for_room_goes_on_once_the_stream_takes_a_message() -> None:
+    async def run() -> list[Any]:
+        fetcher, queue, outcome = Fetcher(), asyncio.Queue(maxsize=1), []
+        queue.put_nowait("m0")
+        delivering = asyncio.ensure_future(faust_fixes.deliver(fetcher, put(queue, "m1", outcome)))
+        await asyncio.sleep(0.01)
+        waited = [*outcome, delivering.done()]
+        taken = queue.get_nowait()
+        await asyncio.wait_for(delivering, timeout=5)
+        return [*waited, taken, queue.get_nowait(), *outcome]
+
+    assert asyncio.run(run()) == [False, "m0", "m1", "delivered"]
+
+
+def test_a_delivery_waiting_when_a_rebalance_suspends_the_flow_is_abandoned_as_faust_does() -> None:
+    async def run() -> list[Any]:
+        fetcher, queue, outcome = Fetcher(), asyncio.Queue(maxsize=1), []
+        queue.put_nowait("m0")
+        delivering = asyncio.ensure_future(faust_fixes.deliver(fetcher, put(queue, "m1", outcome)))
+        await asyncio.sleep(0.01)
+        fetcher.suspend_flow.set()
+        await asyncio.wait_for(delivering, timeout=5)
+        await asyncio.sleep(0)  # the cancelled delivery runs its handler
+        return [queue.qsize(), *outcome]
+
+    assert asyncio.run(run()) == [1, "cancelled"]
+
+
+def test_cancelling_the_fetch_loop_cancels_the_delivery_it_waits_for() -> None:
+    async def run() -> list[Any]:
+        fetcher, queue, outcome = Fetcher(), asyncio.Queue(maxsize=1), []
+        queue.put_nowait("m0")
+        delivering = asyncio.ensure_future(faust_fixes.deliver(fetcher, put(queue, "m1", outcome)))
+        await asyncio.sleep(0.01)
+        delivering.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await delivering
+        await asyncio.sleep(0)
+        return [queue.qsize(), *outcome]
+
+    assert asyncio.run(run()) == [1, "cancelled"]
+
+
+@pytest.mark.parametrize("waits_first", [False, True])
+def test_an_error_in_a_delivery_reaches_the_fetch_loop_before_or_after_its_first_wait(waits_first: bool) -> None:
+    async def failing() -> None:
+        if waits_first:
+            await asyncio.sleep(0.001)
+        raise ValueError("no room for it")
+
+    async def run() -> None:
+        await faust_fixes.deliver(Fetcher(), failing())
+
+    with pytest.raises(ValueError, match="no room for it"):
+        asyncio.run(run())
+
+
+def test_the_rest_of_a_suspended_coroutine_runs_to_its_result_under_another_task() -> None:
+    async def two_waits(event: asyncio.Event) -> int:
+        await event.wait()
+        await asyncio.sleep(0)
+        return 42
+
+    async def run() -> int:
+        event = asyncio.Event()
+        coroutine = two_waits(event)
+        waiting_for = coroutine.send(None)  # runs up to the event's wait
+        rest = asyncio.ensure_future(faust_fixes._Rest(coroutine, waiting_for))
+        await asyncio.sleep(0.01)
+        assert not rest.done()
+        event.set()
+        return await asyncio.wait_for(rest, timeout=5)
+
+    assert asyncio.run(run()) == 42
+
+
 # -- the patches fail loudly -------------------------------------------------------------------------
 
 def test_create_app_installs_every_patch() -> None:
@@ -342,7 +462,7 @@ def test_create_app_installs_every_patch() -> None:
 
     create_app(Settings(store="memory://", web_port=0))
     assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)
-    assert len(faust_fixes.installed()) == 8
+    assert len(faust_fixes.installed()) == 9
 
 
 def test_the_installed_versions_and_originals_are_the_ones_the_fixes_were_written_for() -> None:
