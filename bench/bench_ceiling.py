@@ -203,6 +203,9 @@ async def variant(kafka: str, count: int, batch: int, with_sink: bool, baseline:
                 runs.setdefault("baseline worker + chDB sink", []).append(
                     await worker(kafka, topic, len(data), repo=baseline, raw_events=True))
     best = {what: (min(w for w, _ in rs), min(c for _, c in rs)) for what, rs in runs.items()}
+    if too_short := [what for what, (wall, _) in best.items() if wall <= 0]:
+        raise SystemExit(f"[{batch} event(s)/message] too short to time: {', '.join(too_short)} took no measurable "
+                         f"time on {summary.messages} messages; run with a larger --events")
     for what, (wall, cpu) in best.items():
         per_event = "" if cpu != cpu else f", {cpu / summary.events * 1e6:7.1f} CPU us/event"
         print(f"[{batch} event(s)/message] {what:<24} {summary.events / wall:>11,.0f} events/s{per_event}"

@@ -54,7 +54,7 @@ them again from the committed offset. Four defects break that:
 7. Not a defect: a hook. ``Consumer._commit_tps`` first calls the app's ``before_commit`` callbacks, so
    that state written behind (the ingest agent's ``TableStore`` keeps the sessions it saved since the
    last commit and writes each one to the table once, here) is in the producer's buffer before the
-   commit flushes it and commits the offsets: the changelog always holds at least the state of every
+   commit sends it (10) and commits the offsets: the changelog always holds at least the state of every
    committed offset. One changelog message per trajectory per commit instead of one per batch: in live
    traffic (one event per trajectory per batch) that took the worker from 281 to 210 CPU µs per event
    (``bench/bench_ceiling.py --concurrent 500``, README).
@@ -82,6 +82,19 @@ them again from the committed offset. Four defects break that:
    ``wait_first`` as before, so a rebalance or a stop abandons it exactly as Faust did. Measured on a
    bare Faust agent: CPU per message 0.6x (README "Measured").
 
+10. A stop crashed the worker (exit 1) when Faust's producer buffer still held table changelog writes
+   (``table[key] = ...`` queues them; a task hands them to aiokafka one by one): Faust's aiokafka
+   ``Producer.on_stop`` closes the aiokafka producer before it stops the buffer, whose task then sends
+   to a closed producer (``ProducerClosed``) and crashes the app. Seen under load (CI, and 1 run in 10 of
+   tests/integration/test_shutdown.py's mid-batch test with two busy cores beside it): the ingest's
+   last commit put more changelog writes in the buffer than a slow broker took before the stop. And a
+   commit did not wait for those writes at all (``_commit_tps`` never flushes the buffer): an offset could
+   be committed before the state it produced was in the changelog, so a crash right after lost that
+   state. Fix: a commit first waits until the buffer is empty and aiokafka has sent everything
+   (``flush_producer``) and commits nothing if it cannot; a stopping producer lets the buffer send what
+   it can for ``PRODUCER_STOP_FLUSH_S``, drops the rest (written after the last commit, so its offsets
+   are uncommitted and a restart replays them) and stops the buffer before closing aiokafka.
+
 ``apply()`` patches ``faust.transport.consumer.Consumer``, ``faust.App`` and ``mode.utils.queues.FlowControlEvent``
 once; ``create_app`` calls it. The patches replace private methods of these exact versions, which
 is why pyproject.toml pins faust-streaming and mode-streaming exactly, and why ``apply()`` first
@@ -99,6 +112,7 @@ one place to look when a dependency moves: ``set_current_event`` (the table part
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import hashlib
@@ -114,6 +128,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
@@ -143,6 +158,7 @@ def _patches() -> dict[str, tuple[Any, str, Callable[..., Any], str]]:
         "faust App._on_rebalance_when_stopped": (faust.App, "_on_rebalance_when_stopped", rebalance_when_stopped,
                                                  "603ccb5e2c261c23"),
         "faust Consumer._drain_messages": (consumer, "_drain_messages", drain_messages, "8f35dd7a11144daa"),
+        "faust aiokafka Producer.on_stop": (faust_aiokafka.Producer, "on_stop", stop_producer, "49f75b1337f508ce"),
     }
 
 
@@ -261,7 +277,59 @@ async def commit_tps(self: Any, tps: Any, start_new_transaction: bool) -> bool:
     """Faust's ``_commit_tps`` after the app's ``before_commit`` callbacks (7)."""
     for callback in getattr(self.app, "_signals_before_commit", ()):
         callback()
+    if not await flush_producer(self.app.producer):  # (10)
+        log.warning("not committing: the producer stopped with %d changelog writes unsent; their offsets "
+                    "stay uncommitted", self.app.producer.buffer.size)
+        return False
     return bool(await _ORIGINALS["faust Consumer._commit_tps"](self, tps, start_new_transaction))
+
+
+PRODUCER_STOP_FLUSH_S = 2.0  # how long a stopping producer lets its buffer send what it holds (10)
+
+
+def buffer_idle(buffer: Any) -> bool:
+    """Faust's producer buffer holds nothing and its task is not in the middle of a send: it waits
+    for the next message (``asyncio.Queue._getters``: the task blocked in ``pending.get()``)."""
+    return buffer.size == 0 and bool(getattr(buffer.pending, "_getters", ()))
+
+
+async def drain_buffer(buffer: Any, until: float | None = None) -> bool:
+    """Wait until every message put in ``buffer`` has been handed to aiokafka (10); False if the
+    buffer stops (or crashes) first, or at ``until`` (``time.monotonic``)."""
+    while not buffer_idle(buffer):
+        if buffer.state != "running" or (until is not None and time.monotonic() >= until):
+            return False
+        buffer.message_sent.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(buffer.message_sent.wait(), 0.1)
+    return True
+
+
+async def flush_producer(producer: Any) -> bool:
+    """Everything the app produced so far (table changelog writes included) is sent and acked (10);
+    False if the producer stopped with messages it can no longer send."""
+    if not await drain_buffer(producer.buffer):
+        return False
+    try:
+        await producer.flush()  # the (now empty) buffer, then aiokafka's own flush: every batch acked
+    except RuntimeError:  # "Cannot flush: Producer not Running": stopped meanwhile
+        return False
+    return True
+
+
+async def stop_producer(self: Any) -> None:
+    """Faust's aiokafka ``Producer.on_stop`` once the buffer has sent what it could and stopped (10)."""
+    buffer = self.buffer
+    await drain_buffer(buffer, time.monotonic() + PRODUCER_STOP_FLUSH_S)
+    dropped = 0
+    while buffer.pending.qsize():
+        buffer.pending.get_nowait()
+        dropped += 1
+    if dropped:
+        log.warning("stopping: dropped %d unsent producer messages (changelog writes after the last "
+                    "commit: their offsets are uncommitted, a restart replays them)", dropped)
+    await buffer.stop()  # cancels its task, which may be waiting in a send, before aiokafka closes
+    await _ORIGINALS["faust aiokafka Producer.on_stop"](self)
 
 
 async def perform_seek(self: Any) -> None:

@@ -313,9 +313,122 @@ def test_a_commit_first_calls_the_apps_before_commit_callbacks_then_faust(monkey
         return True
 
     monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", faust_commit_tps)
-    assert asyncio.run(faust_fixes.commit_tps(SimpleNamespace(app=app), [TP("ev", 0)], False)) is True
+
+    async def commit(app: Any, tps: list[TP], start_new_transaction: bool) -> bool:
+        app.producer = Producer(await started_buffer())
+        return await faust_fixes.commit_tps(SimpleNamespace(app=app), tps, start_new_transaction)
+
+    assert asyncio.run(commit(app, [TP("ev", 0)], False)) is True
     assert order == ["flush a", "flush b", ("commit", [TP("ev", 0)], False)]
-    assert asyncio.run(faust_fixes.commit_tps(SimpleNamespace(app=SimpleNamespace()), [], True)) is True  # no hook
+    assert asyncio.run(commit(SimpleNamespace(), [], True)) is True  # no hook
+
+
+# -- (10) the producer buffer at a commit and at a stop ---------------------------------------------
+
+class Channel:
+    """Where Faust's ProducerBuffer hands a message (``publish_message``): each send takes ``seconds``
+    and fails once aiokafka is closed, as aiokafka's ``add_message`` does."""
+
+    def __init__(self, seconds: float = 0.01) -> None:
+        self.seconds, self.sent, self.closed = seconds, [], False
+
+    async def publish_message(self, fut: Any, wait: bool = False) -> None:
+        await asyncio.sleep(self.seconds)
+        if self.closed:
+            raise RuntimeError("ProducerClosed")
+        self.sent.append(fut.name)
+
+
+def write(channel: Channel, name: str) -> Any:
+    return SimpleNamespace(name=name, message=SimpleNamespace(channel=channel))
+
+
+async def started_buffer() -> Any:
+    from faust.transport.producer import ProducerBuffer
+    buffer = ProducerBuffer()
+    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))
+    await buffer.start()
+    await asyncio.sleep(0)  # its task waits for the first message
+    return buffer
+
+
+class Producer(SimpleNamespace):
+    """Faust's aiokafka Producer as the fix sees it: a buffer, a flush (the buffer's, then aiokafka's)."""
+
+    def __init__(self, buffer: Any, channel: Channel | None = None) -> None:
+        super().__init__(buffer=buffer, channel=channel, flushed=[])
+
+    async def flush(self) -> None:
+        await self.buffer.flush()
+        self.flushed.append(list(self.channel.sent) if self.channel else [])
+
+
+def test_a_commit_waits_until_every_changelog_write_in_the_producer_buffer_is_sent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    channel = Channel(seconds=0.15)  # slower than Faust's own flush waits for one message (0.1 s)
+    seen: list[Any] = []
+
+    async def faust_commit_tps(self: Any, tps: Any, start_new_transaction: bool) -> bool:
+        seen.append(list(channel.sent))
+        return True
+
+    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", faust_commit_tps)
+
+    async def run() -> tuple[bool, Any]:
+        producer = Producer(await started_buffer(), channel)
+        app = SimpleNamespace(producer=producer)
+        faust_fixes.before_commit(app, lambda: [producer.buffer.put(write(channel, f"w{i}")) for i in range(3)])
+        committed = await faust_fixes.commit_tps(SimpleNamespace(app=app), [TP("ev", 0)], True)
+        await producer.buffer.stop()
+        return committed, producer
+
+    committed, producer = asyncio.run(run())
+    assert committed is True
+    assert seen == [["w0", "w1", "w2"]]  # all three sent before the offsets were committed
+    assert producer.flushed == [["w0", "w1", "w2"]]  # and aiokafka flushed after them
+
+
+def test_a_commit_commits_nothing_when_the_buffer_stopped_with_writes_unsent(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", lambda *a: calls.append(a))
+
+    async def run() -> bool:
+        buffer = await started_buffer()
+        await buffer.stop()
+        buffer.put(write(Channel(), "late"))
+        return await faust_fixes.commit_tps(SimpleNamespace(app=SimpleNamespace(producer=Producer(buffer))),
+                                            [TP("ev", 0)], True)
+
+    assert asyncio.run(run()) is False
+    assert calls == []
+
+
+def test_a_stopping_producer_sends_what_it_can_drops_the_rest_and_stops_the_buffer_before_aiokafka(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust closed aiokafka first: the buffer's next send raised ProducerClosed and crashed the app."""
+    channel = Channel(seconds=0.05)
+    closed_with: list[Any] = []
+
+    async def faust_on_stop(self: Any) -> None:
+        closed_with.append((self.buffer.state, list(channel.sent)))
+        channel.closed = True
+
+    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust aiokafka Producer.on_stop", faust_on_stop)
+    monkeypatch.setattr(faust_fixes, "PRODUCER_STOP_FLUSH_S", 0.18)
+
+    async def run() -> Any:
+        producer = Producer(await started_buffer(), channel)
+        for i in range(40):
+            producer.buffer.put(write(channel, f"w{i}"))
+        await faust_fixes.stop_producer(producer)
+        await asyncio.sleep(0.1)  # a send still in flight would fail now
+        return producer.buffer
+
+    buffer = asyncio.run(run())
+    assert buffer._crash_reason is None
+    ((state, sent),) = closed_with
+    assert state != "running" and 2 <= len(sent) < 40  # stopped first; some sent within the limit, the rest dropped
+    assert channel.sent == sent  # nothing was sent to a closed producer
 
 
 # -- a rebalance during the stop (8) ----------------------------------------------------------------
@@ -462,7 +575,7 @@ def test_create_app_installs_every_patch() -> None:
 
     create_app(Settings(store="memory://", web_port=0))
     assert faust_fixes.installed() == dict.fromkeys(faust_fixes.installed(), True)
-    assert len(faust_fixes.installed()) == 9
+    assert len(faust_fixes.installed()) == 10
 
 
 def test_the_installed_versions_and_originals_are_the_ones_the_fixes_were_written_for() -> None:
