@@ -491,12 +491,18 @@ def test_a_delivery_with_room_in_the_queue_ends_in_the_fetch_loops_task_where_fa
     assert asyncio.run(run()) == (0, 4, ["m1", "m2", "delivered", "delivered"])
 
 
+async def waiting_delivery() -> tuple[Fetcher, asyncio.Queue[Any], list[str], asyncio.Future[Any]]:
+    """A delivery of "m1" waiting for room in a full one-slot stream queue (holding "m0")."""
+    fetcher, queue, outcome = Fetcher(), asyncio.Queue(maxsize=1), []
+    queue.put_nowait("m0")
+    delivering = asyncio.ensure_future(faust_fixes.deliver(fetcher, put(queue, "m1", outcome)))
+    await asyncio.sleep(0.01)
+    return fetcher, queue, outcome, delivering
+
+
 def test_a_delivery_waiting_for_room_goes_on_once_the_stream_takes_a_message() -> None:
     async def run() -> list[Any]:
-        fetcher, queue, outcome = Fetcher(), asyncio.Queue(maxsize=1), []
-        queue.put_nowait("m0")
-        delivering = asyncio.ensure_future(faust_fixes.deliver(fetcher, put(queue, "m1", outcome)))
-        await asyncio.sleep(0.01)
+        _, queue, outcome, delivering = await waiting_delivery()
         waited = [*outcome, delivering.done()]
         taken = queue.get_nowait()
         await asyncio.wait_for(delivering, timeout=5)
@@ -507,10 +513,7 @@ def test_a_delivery_waiting_for_room_goes_on_once_the_stream_takes_a_message() -
 
 def test_a_delivery_waiting_when_a_rebalance_suspends_the_flow_is_abandoned_as_faust_does() -> None:
     async def run() -> list[Any]:
-        fetcher, queue, outcome = Fetcher(), asyncio.Queue(maxsize=1), []
-        queue.put_nowait("m0")
-        delivering = asyncio.ensure_future(faust_fixes.deliver(fetcher, put(queue, "m1", outcome)))
-        await asyncio.sleep(0.01)
+        fetcher, queue, outcome, delivering = await waiting_delivery()
         fetcher.suspend_flow.set()
         await asyncio.wait_for(delivering, timeout=5)
         await asyncio.sleep(0)  # the cancelled delivery runs its handler
