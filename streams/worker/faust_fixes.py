@@ -91,7 +91,8 @@ them again from the committed offset. Four defects break that:
    commit did not wait for those writes at all (``_commit_tps`` never flushes the buffer): an offset could
    be committed before the state it produced was in the changelog, so a crash right after lost that
    state. Fix: a commit first waits until the buffer is empty and aiokafka has sent everything
-   (``flush_producer``) and commits nothing if it cannot; a stopping producer lets the buffer send what
+   (``flush_producer``) and commits nothing if it cannot, the offsets chosen before that wait (an ack
+   during it belongs to a session not written yet); a stopping producer lets the buffer send what
    it can for ``PRODUCER_STOP_FLUSH_S``, drops the rest (written after the last commit, so its offsets
    are uncommitted and a restart replays them) and stops the buffer before closing aiokafka.
 
@@ -126,6 +127,7 @@ from importlib import metadata
 from typing import Any
 
 import faust
+from faust.exceptions import ProducerSendError
 from faust.streams import _current_event
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -274,14 +276,25 @@ def before_commit(app: Any, callback: Callable[[], Any]) -> None:
 
 
 async def commit_tps(self: Any, tps: Any, start_new_transaction: bool) -> bool:
-    """Faust's ``_commit_tps`` after the app's ``before_commit`` callbacks (7)."""
+    """Faust's ``_commit_tps`` after the app's ``before_commit`` callbacks (7), statement for statement,
+    with one step added (10): before the offsets go out, everything produced so far is sent. The
+    offsets are chosen right after the callbacks, with no wait between: what is acked while the
+    producer flushes is in no state written yet, so it waits for the next commit."""
     for callback in getattr(self.app, "_signals_before_commit", ()):
         callback()
-    if not await flush_producer(self.app.producer):  # (10)
-        log.warning("not committing: the producer stopped with %d changelog writes unsent; their offsets "
-                    "stay uncommitted", self.app.producer.buffer.size)
-        return False
-    return bool(await _ORIGINALS["faust Consumer._commit_tps"](self, tps, start_new_transaction))
+    commit_offsets = self._filter_committable_offsets(tps)
+    if commit_offsets:
+        if not await flush_producer(self.app.producer):  # (10)
+            log.warning("not committing: the producer stopped with %d messages unsent; their offsets stay "
+                        "uncommitted", self.app.producer.buffer.size)
+            return False
+        try:
+            await self._handle_attached(commit_offsets)
+        except ProducerSendError as exc:
+            await self.crash(exc)
+        else:
+            return bool(await self._commit_offsets(commit_offsets, start_new_transaction=start_new_transaction))
+    return False
 
 
 PRODUCER_STOP_FLUSH_S = 2.0  # how long a stopping producer lets its buffer send what it holds (10)

@@ -302,25 +302,40 @@ def test_resuming_the_flow_empties_queues_without_acking_what_they_held() -> Non
 
 # -- (7) the before-commit hook ------------------------------------------------------------------------
 
-def test_a_commit_first_calls_the_apps_before_commit_callbacks_then_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+class Committer(SimpleNamespace):
+    """Faust's consumer as ``_commit_tps`` sees it: ``acked`` is what ``_filter_committable_offsets``
+    finds now, ``committed`` what ``_commit_offsets`` was given."""
+
+    def __init__(self, app: Any, acked: dict[TP, int]) -> None:
+        super().__init__(app=app, acked=acked, committed=[])
+
+    def _filter_committable_offsets(self, tps: Any) -> dict[TP, int]:
+        return {tp: self.acked[tp] for tp in tps if tp in self.acked}
+
+    async def _handle_attached(self, offsets: Any) -> None:
+        pass
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        self.committed.append((dict(offsets), start_new_transaction))
+        return True
+
+
+def test_a_commit_first_calls_the_apps_before_commit_callbacks_then_faust() -> None:
     order: list[Any] = []
     app = SimpleNamespace()
     faust_fixes.before_commit(app, lambda: order.append("flush a"))
     faust_fixes.before_commit(app, lambda: order.append("flush b"))
 
-    async def faust_commit_tps(self: Any, tps: Any, start_new_transaction: bool) -> bool:
-        order.append(("commit", list(tps), start_new_transaction))
-        return True
-
-    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", faust_commit_tps)
-
-    async def commit(app: Any, tps: list[TP], start_new_transaction: bool) -> bool:
+    async def commit(app: Any, tps: list[TP], start_new_transaction: bool) -> Committer:
         app.producer = Producer(await started_buffer())
-        return await faust_fixes.commit_tps(SimpleNamespace(app=app), tps, start_new_transaction)
+        consumer = Committer(app, {TP("ev", 0): 7})
+        consumer._filter_committable_offsets = lambda tps: order.append("offsets") or {tp: 7 for tp in tps}
+        assert await faust_fixes.commit_tps(consumer, tps, start_new_transaction) is bool(tps)
+        return consumer
 
-    assert asyncio.run(commit(app, [TP("ev", 0)], False)) is True
-    assert order == ["flush a", "flush b", ("commit", [TP("ev", 0)], False)]
-    assert asyncio.run(commit(SimpleNamespace(), [], True)) is True  # no hook
+    assert asyncio.run(commit(app, [TP("ev", 0)], False)).committed == [({TP("ev", 0): 7}, False)]
+    assert order == ["flush a", "flush b", "offsets"]
+    assert asyncio.run(commit(SimpleNamespace(), [], True)).committed == []  # no hook, nothing to commit
 
 
 # -- (10) the producer buffer at a commit and at a stop ---------------------------------------------
@@ -363,44 +378,38 @@ class Producer(SimpleNamespace):
         self.flushed.append(list(self.channel.sent) if self.channel else [])
 
 
-def test_a_commit_waits_until_every_changelog_write_in_the_producer_buffer_is_sent(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_commit_sends_every_changelog_write_first_and_commits_only_what_was_acked_before_them() -> None:
     channel = Channel(seconds=0.15)  # slower than Faust's own flush waits for one message (0.1 s)
-    seen: list[Any] = []
+    tp = TP("ev", 0)
 
-    async def faust_commit_tps(self: Any, tps: Any, start_new_transaction: bool) -> bool:
-        seen.append(list(channel.sent))
-        return True
-
-    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", faust_commit_tps)
-
-    async def run() -> tuple[bool, Any]:
+    async def run() -> tuple[bool, Committer]:
         producer = Producer(await started_buffer(), channel)
         app = SimpleNamespace(producer=producer)
+        consumer = Committer(app, {tp: 10})
         faust_fixes.before_commit(app, lambda: [producer.buffer.put(write(channel, f"w{i}")) for i in range(3)])
-        committed = await faust_fixes.commit_tps(SimpleNamespace(app=app), [TP("ev", 0)], True)
+        committing = asyncio.ensure_future(faust_fixes.commit_tps(consumer, [tp], True))
+        await asyncio.sleep(0.05)
+        consumer.acked[tp] = 12  # acked while the writes go out: its session is not among them
+        committed = await committing
         await producer.buffer.stop()
-        return committed, producer
+        return committed, consumer
 
-    committed, producer = asyncio.run(run())
+    committed, consumer = asyncio.run(run())
     assert committed is True
-    assert seen == [["w0", "w1", "w2"]]  # all three sent before the offsets were committed
-    assert producer.flushed == [["w0", "w1", "w2"]]  # and aiokafka flushed after them
+    assert consumer.committed == [({tp: 10}, True)]
+    assert consumer.app.producer.flushed == [["w0", "w1", "w2"]]  # all three sent, then aiokafka flushed
 
 
-def test_a_commit_commits_nothing_when_the_buffer_stopped_with_writes_unsent(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    monkeypatch.setitem(faust_fixes._ORIGINALS, "faust Consumer._commit_tps", lambda *a: calls.append(a))
-
-    async def run() -> bool:
+def test_a_commit_commits_nothing_when_the_buffer_stopped_with_writes_unsent() -> None:
+    async def run() -> Committer:
         buffer = await started_buffer()
         await buffer.stop()
         buffer.put(write(Channel(), "late"))
-        return await faust_fixes.commit_tps(SimpleNamespace(app=SimpleNamespace(producer=Producer(buffer))),
-                                            [TP("ev", 0)], True)
+        consumer = Committer(SimpleNamespace(producer=Producer(buffer)), {TP("ev", 0): 3})
+        assert await faust_fixes.commit_tps(consumer, [TP("ev", 0)], True) is False
+        return consumer
 
-    assert asyncio.run(run()) is False
-    assert calls == []
+    assert asyncio.run(run()).committed == []
 
 
 def test_a_stopping_producer_sends_what_it_can_drops_the_rest_and_stops_the_buffer_before_aiokafka(
