@@ -90,8 +90,10 @@ them again from the committed offset. Four defects break that:
    last commit put more changelog writes in the buffer than a slow broker took before the stop. And a
    commit did not wait for those writes at all (``_commit_tps`` never flushes the buffer): an offset could
    be committed before the state it produced was in the changelog, so a crash right after lost that
-   state. Fix: a commit first waits until the buffer is empty and aiokafka has sent everything
-   (``flush_producer``) and commits nothing if it cannot, the offsets chosen before that wait (an ack
+   state. Fix: a commit first waits until the buffer has handed aiokafka every write queued before the
+   commit (a marker queued behind them: agents that keep writing meanwhile do not hold the commit
+   back) and aiokafka has sent everything (``flush_producer``), and commits nothing if it cannot, the
+   offsets chosen before that wait (an ack
    during it belongs to a session not written yet); a stopping producer lets the buffer send what
    it can for ``PRODUCER_STOP_FLUSH_S``, drops the rest (written after the last commit, so its offsets
    are uncommitted and a restart replays them) and stops the buffer before closing aiokafka.
@@ -306,27 +308,48 @@ def buffer_idle(buffer: Any) -> bool:
     return buffer.size == 0 and bool(getattr(buffer.pending, "_getters", ()))
 
 
+class SentMarker:
+    """Queued in the producer buffer behind what it holds: its task hands messages to their channel
+    (``fut.message.channel.publish_message``) one at a time in order, so once it reaches the marker
+    every message queued before it has been handed to aiokafka (10)."""
+
+    def __init__(self) -> None:
+        self.message = self  # the buffer's task calls fut.message.channel.publish_message(fut)
+        self.channel = self
+        self.reached = asyncio.Event()
+
+    async def publish_message(self, fut: Any, wait: bool = False) -> None:
+        self.reached.set()
+
+
 async def drain_buffer(buffer: Any, until: float | None = None) -> bool:
-    """Wait until every message put in ``buffer`` has been handed to aiokafka (10); False if the
-    buffer stops (or crashes) first, or at ``until`` (``time.monotonic``)."""
-    while not buffer_idle(buffer):
+    """Wait until every message in ``buffer`` now has been handed to aiokafka (10), not for the ones
+    put meanwhile; False if the buffer stops (or crashes) first, or at ``until`` (``time.monotonic``)."""
+    if buffer_idle(buffer):
+        return True
+    marker = SentMarker()
+    buffer.pending.put_nowait(marker)
+    while not marker.reached.is_set():
         if buffer.state != "running" or (until is not None and time.monotonic() >= until):
             return False
-        buffer.message_sent.clear()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(buffer.message_sent.wait(), 0.1)
+            await asyncio.wait_for(marker.reached.wait(), 0.1)
     return True
 
 
 async def flush_producer(producer: Any) -> bool:
-    """Everything the app produced so far (table changelog writes included) is sent and acked (10);
-    False if the producer stopped with messages it can no longer send."""
+    """Everything the app produced before this call (table changelog writes included) is sent and
+    acked (10); False if the producer stopped with messages it can no longer send. Faust's
+    ``Producer.flush`` without its first step (the buffer's own flush, which waits until nothing at all
+    is queued: never, while agents keep writing)."""
     if not await drain_buffer(producer.buffer):
         return False
-    try:
-        await producer.flush()  # the (now empty) buffer, then aiokafka's own flush: every batch acked
-    except RuntimeError:  # "Cannot flush: Producer not Running": stopped meanwhile
+    if producer.buffer.state != "running":
         return False
+    senders = [producer._producer, *producer._transaction_producers.values()]
+    for sender in senders:
+        if sender is not None:
+            await sender.flush()  # aiokafka: waits for the batches it holds now, each acked or failed
     return True
 
 
@@ -336,8 +359,7 @@ async def stop_producer(self: Any) -> None:
     await drain_buffer(buffer, time.monotonic() + PRODUCER_STOP_FLUSH_S)
     dropped = 0
     while buffer.pending.qsize():
-        buffer.pending.get_nowait()
-        dropped += 1
+        dropped += not isinstance(buffer.pending.get_nowait(), SentMarker)
     if dropped:
         log.warning("stopping: dropped %d unsent producer messages (changelog writes after the last "
                     "commit: their offsets are uncommitted, a restart replays them)", dropped)

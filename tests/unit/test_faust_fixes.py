@@ -368,13 +368,14 @@ async def started_buffer() -> Any:
 
 
 class Producer(SimpleNamespace):
-    """Faust's aiokafka Producer as the fix sees it: a buffer, a flush (the buffer's, then aiokafka's)."""
+    """Faust's aiokafka Producer as the fix sees it: a buffer and the aiokafka producer behind it,
+    whose flush records what the channel had sent by then."""
 
     def __init__(self, buffer: Any, channel: Channel | None = None) -> None:
-        super().__init__(buffer=buffer, channel=channel, flushed=[])
+        super().__init__(buffer=buffer, channel=channel, flushed=[], _transaction_producers={})
+        self._producer = SimpleNamespace(flush=self._aiokafka_flush)
 
-    async def flush(self) -> None:
-        await self.buffer.flush()
+    async def _aiokafka_flush(self) -> None:
         self.flushed.append(list(self.channel.sent) if self.channel else [])
 
 
@@ -398,6 +399,36 @@ def test_a_commit_sends_every_changelog_write_first_and_commits_only_what_was_ac
     assert committed is True
     assert consumer.committed == [({tp: 10}, True)]
     assert consumer.app.producer.flushed == [["w0", "w1", "w2"]]  # all three sent, then aiokafka flushed
+
+
+def test_a_commit_waits_for_the_writes_queued_before_it_not_for_those_agents_keep_adding() -> None:
+    """Waiting for an empty buffer never ended while agents kept writing: no offset was committed."""
+    channel = Channel(seconds=0.002)
+    tp = TP("ev", 0)
+
+    async def run() -> tuple[bool, list[str], Producer]:
+        producer = Producer(await started_buffer(), channel)
+        for i in range(20):
+            producer.buffer.put(write(channel, f"w{i}"))
+
+        async def agent() -> None:  # keeps the buffer busy: a new write every 1 ms
+            for i in range(100_000):
+                producer.buffer.put(write(channel, f"later{i}"))
+                await asyncio.sleep(0.001)
+
+        writing = asyncio.ensure_future(agent())
+        consumer = Committer(SimpleNamespace(producer=producer), {tp: 5})
+        committed = await asyncio.wait_for(faust_fixes.commit_tps(consumer, [tp], True), 3.0)
+        writing.cancel()
+        while producer.buffer.pending.qsize():  # the later writes: not this test's
+            producer.buffer.pending.get_nowait()
+        await producer.buffer.stop()
+        return committed, consumer.committed, producer
+
+    committed, commits, producer = asyncio.run(run())
+    assert committed is True and commits == [({tp: 5}, True)]
+    (sent_at_flush,) = producer.flushed
+    assert sent_at_flush[:20] == [f"w{i}" for i in range(20)]  # every earlier write was sent first
 
 
 def test_a_commit_commits_nothing_when_the_buffer_stopped_with_writes_unsent() -> None:
